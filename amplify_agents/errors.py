@@ -1,0 +1,49 @@
+"""Exceptions raised by amplify-agents.
+
+Every error says what is wrong and how to fix it; all derive from
+:class:`AmplifyError` so callers can catch the library's errors in one place.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmplifyError",
+    "ModelNotAvailableError",
+    "ModelCacheError",
+    "TaskFormatError",
+    "LabelError",
+    "ExplanationError",
+    "StoreError",
+]
+
+
+class AmplifyError(Exception):
+    """Base class of the library's errors."""
+
+
+class ModelNotAvailableError(AmplifyError):
+    """A model could not be found: not a local path, not an offline name, no hub."""
+
+
+class ModelCacheError(AmplifyError):
+    """A cached converted model is unreadable; the message names what to delete."""
+
+
+class TaskFormatError(AmplifyError, ValueError):
+    """A task file or record is malformed; ``problems`` lists them with row numbers."""
+
+    def __init__(self, message: str, problems: list | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class LabelError(AmplifyError, ValueError):
+    """A label is not in the label space it must belong to."""
+
+
+class ExplanationError(AmplifyError, ValueError):
+    """An explanation could not be computed or is degenerate (NaN, all zero)."""
+
+
+class StoreError(AmplifyError):
+    """The rationale store rejected an operation; nothing was written."""

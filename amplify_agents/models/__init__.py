@@ -1,0 +1,22 @@
+"""Models: loading (hub id, directory, GGUF, offline names), label scoring, generation, parsing."""
+
+from amplify_agents.models.generation import GenerationSettings, generate
+from amplify_agents.models.loading import LoadedModel, default_cache_dir, load_causal_lm, load_encoder
+from amplify_agents.models.parsing import normalize_label, parse_answer
+from amplify_agents.models.registry import OFFLINE_MODELS, resolve_offline
+from amplify_agents.models.scoring import LabelScorer, LabelScores
+
+__all__ = [
+    "GenerationSettings",
+    "LabelScorer",
+    "LabelScores",
+    "LoadedModel",
+    "OFFLINE_MODELS",
+    "default_cache_dir",
+    "generate",
+    "load_causal_lm",
+    "load_encoder",
+    "normalize_label",
+    "parse_answer",
+    "resolve_offline",
+]

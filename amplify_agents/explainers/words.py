@@ -1,0 +1,167 @@
+"""From token scores to word scores, and from word scores to top-k keywords.
+
+Words are runs of letters/digits (with inner apostrophes or hyphens, so "don't" and
+"well-known" stay whole); every other non-space character is a punctuation word of its
+own. Tokens are mapped to words by character offsets, which works for any fast
+tokenizer (WordPiece, SentencePiece, byte-level BPE) and for punctuation glued to a
+word inside one token.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "Word",
+    "split_words",
+    "tokens_to_words",
+    "aggregate",
+    "rank_words",
+    "DEFAULT_STOPWORDS",
+    "is_punctuation",
+]
+
+_WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]", re.UNICODE)
+
+# A short, task-neutral English stop-word list; callers may pass their own.
+DEFAULT_STOPWORDS: frozenset[str] = frozenset(
+    """a an the and or but if then than so of to in on at by for with from into onto over under
+    about as is are was were be been being am do does did doing have has had having i me my we
+    our you your he him his she her it its they them their this that these those there here what
+    which who whom whose when where why how not no nor only own same too very can will just
+    should would could may might must shall s t d ll m o re ve y""".split()
+)
+
+Aggregation = Literal["mean", "sum", "max"]
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word of the input text and where it is."""
+
+    text: str
+    start: int
+    end: int
+
+    @property
+    def is_punctuation(self) -> bool:
+        return is_punctuation(self.text)
+
+
+def is_punctuation(text: str) -> bool:
+    """True when ``text`` has no letter or digit."""
+    return not any(ch.isalnum() for ch in text)
+
+
+def split_words(text: str) -> list[Word]:
+    """Split ``text`` into words and punctuation marks with their character spans."""
+    return [Word(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+
+
+def tokens_to_words(
+    token_offsets: Sequence[tuple[int, int] | None], words: Sequence[Word]
+) -> list[list[int]]:
+    """For each token, the indices of the words its character span overlaps.
+
+    ``token_offsets`` are spans in the same coordinates as the words (i.e. relative
+    to the input text); ``None`` marks a token outside the text (special, template).
+    """
+    starts = [w.start for w in words]
+    result: list[list[int]] = []
+    for span in token_offsets:
+        if span is None or span[1] <= span[0]:
+            result.append([])
+            continue
+        lo, hi = span
+        hits = []
+        # Words are sorted and disjoint: scan from the last word starting before hi.
+        i = _bisect_right(starts, hi) - 1
+        while i >= 0 and words[i].end > lo:
+            if words[i].start < hi:
+                hits.append(i)
+            i -= 1
+        result.append(sorted(hits))
+    return result
+
+
+def _bisect_right(values: Sequence[int], x: int) -> int:
+    lo, hi = 0, len(values)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x <= values[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+def aggregate(
+    token_scores: Sequence[float],
+    token_words: Sequence[Sequence[int]],
+    n_words: int,
+    how: Aggregation = "mean",
+) -> list[float]:
+    """Word scores from token scores: mean (default), sum or max over a word's tokens.
+
+    A word no token covers gets 0.0 (it cannot happen with offsets from the same text,
+    but truncation can cut a word off).
+    """
+    buckets: list[list[float]] = [[] for _ in range(n_words)]
+    for score, word_ids in zip(token_scores, token_words):
+        for w in word_ids:
+            buckets[w].append(float(score))
+    out = []
+    for values in buckets:
+        if not values:
+            out.append(0.0)
+        elif how == "mean":
+            out.append(sum(values) / len(values))
+        elif how == "sum":
+            out.append(sum(values))
+        elif how == "max":
+            out.append(max(values, key=abs))
+        else:
+            raise ValueError(f"Unknown aggregation {how!r}: use 'mean', 'sum' or 'max'.")
+    return out
+
+
+def rank_words(
+    words: Sequence[Word],
+    scores: Sequence[float],
+    k: int,
+    *,
+    stopwords: Iterable[str] = DEFAULT_STOPWORDS,
+    exclude_punctuation: bool = True,
+    rank_by: Literal["score", "abs"] = "score",
+    weights: dict[str, float] | None = None,
+) -> list[int]:
+    """Indices of the top-``k`` words, best first, one per distinct word (case-insensitive).
+
+    Punctuation and stop words are skipped; a repeated word counts once, at its best
+    occurrence. ``weights`` (lower-cased word → factor) down-weights words such as
+    those that occur in most inputs of a pool. Ties go to the larger magnitude, then
+    to the earlier word.
+    """
+    stop = {s.lower() for s in stopwords}
+    best: dict[str, int] = {}
+    keyed: dict[int, tuple[float, float]] = {}
+    for i, (word, score) in enumerate(zip(words, scores)):
+        key = word.text.lower()
+        if not math.isfinite(score):
+            continue
+        if exclude_punctuation and word.is_punctuation:
+            continue
+        if key in stop:
+            continue
+        factor = weights.get(key, 1.0) if weights else 1.0
+        value = (abs(score) if rank_by == "abs" else score) * factor
+        rank_key = (value, abs(score) * factor)
+        if key not in best or rank_key > keyed[best[key]]:
+            best[key] = i
+            keyed[i] = rank_key
+    chosen = sorted(best.values(), key=lambda i: (-keyed[i][0], -keyed[i][1], i))
+    return chosen[:k]

@@ -1,0 +1,73 @@
+"""Free-form generation with a causal LM, batched with left padding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from amplify_agents.models.loading import LoadedModel
+
+__all__ = ["GenerationSettings", "generate"]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Decoding settings. The defaults are greedy decoding, as in the papers' code."""
+
+    max_new_tokens: int = 64
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    num_beams: int = 1
+    stop: tuple[str, ...] = ()
+    """Cut the text at the first of these strings (e.g. "\\nQ:")."""
+    seed: int | None = None
+
+
+@torch.inference_mode()
+def generate(
+    loaded: LoadedModel,
+    prompts: Sequence[str],
+    settings: GenerationSettings = GenerationSettings(),
+    *,
+    batch_size: int = 8,
+) -> list[str]:
+    """Continue each prompt; return only the new text, cut at the first stop string."""
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a list of strings, not one string.")
+    tok = loaded.tokenizer
+    old_side = tok.padding_side
+    tok.padding_side = "left"  # generation continues from the last column
+    if settings.seed is not None:
+        torch.manual_seed(settings.seed)
+    outputs: list[str] = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            chunk = list(prompts[start : start + batch_size])
+            enc = tok(chunk, return_tensors="pt", padding=True).to(loaded.device)
+            kwargs = dict(
+                max_new_tokens=settings.max_new_tokens,
+                do_sample=settings.do_sample,
+                num_beams=settings.num_beams,
+                pad_token_id=tok.pad_token_id,
+            )
+            if settings.do_sample:
+                kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+            out = loaded.model.generate(**enc, **kwargs)
+            new = out[:, enc["input_ids"].shape[1] :]
+            for text in tok.batch_decode(new, skip_special_tokens=True):
+                outputs.append(_cut(text, settings.stop))
+    finally:
+        tok.padding_side = old_side
+    return outputs
+
+
+def _cut(text: str, stops: Sequence[str]) -> str:
+    cut = len(text)
+    for s in stops:
+        i = text.find(s)
+        if i != -1:
+            cut = min(cut, i)
+    return text[:cut]

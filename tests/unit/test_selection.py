@@ -1,0 +1,90 @@
+"""Selection strategies and label balance, on constructed predictions."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from amplify_agents.selection import STRATEGIES, Prediction, select
+from amplify_agents.tasks import Example
+
+
+def _pred(i: int, gold: str, p_yes: float, predicted: str | None = "auto") -> Prediction:
+    probs = {"yes": p_yes, "no": 1 - p_yes}
+    pred = max(probs, key=probs.__getitem__) if predicted == "auto" else predicted
+    return Prediction(Example(str(i), f"input {i}", gold), pred, probs)
+
+
+@pytest.fixture
+def preds() -> list[Prediction]:
+    # A model that says "yes" nearly always: errors are almost all gold "no".
+    out = [_pred(i, "yes", 0.6 + i / 100) for i in range(10)]  # correct
+    out += [_pred(10 + i, "no", 0.55 + i / 30) for i in range(10)]  # wrong, MCS rising with i
+    out += [_pred(20 + i, "yes", 0.3 + i / 100) for i in range(3)]  # wrong, gold yes
+    out += [_pred(30 + i, "no", 0.2) for i in range(5)]  # correct "no"
+    out.append(_pred(99, "no", 0.5, predicted=None))  # answer outside the label space
+    return out
+
+
+def test_error_and_success_partition(preds: list[Prediction]) -> None:
+    err = select(preds, "error", 100, balanced=False)
+    ok = select(preds, "success", 100, balanced=False)
+    assert all(not p.correct for p in err.chosen) and all(p.correct for p in ok.chosen)
+    assert len(err.chosen) + len(ok.chosen) == len(preds) - 1
+    assert err.discarded["prediction outside the label space"] == 1
+
+
+def test_mcs_orders(preds: list[Prediction]) -> None:
+    high = select(preds, "h-mcs", 5, balanced=False).chosen
+    low = select(preds, "l-mcs", 5, balanced=False).chosen
+    assert [p.mcs for p in high] == sorted([p.mcs for p in high], reverse=True)
+    assert high[0].example.id == "19"  # p(no)=... highest p(yes) among gold-no errors
+    assert min(p.mcs for p in high) > max(p.mcs for p in low)
+    assert all(p.mcs > 0 for p in high + low)
+
+
+def test_mcs_formula() -> None:
+    p = _pred(1, "no", 0.8)
+    assert p.predicted == "yes" and p.mcs == pytest.approx(0.8 - 0.2)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_is_label_balanced(preds: list[Prediction], strategy: str) -> None:
+    faith = {p.example.id: float(i) for i, p in enumerate(preds)}
+    sel = select(preds, strategy, 6, seed=1, faithfulness=faith)
+    counts = Counter(p.example.label for p in sel.chosen)
+    assert len(sel.chosen) == 6
+    assert counts["yes"] == counts["no"] == 3, counts
+    assert sel.label_counts == dict(counts)
+
+
+def test_unbalanced_follows_the_ranking(preds: list[Prediction]) -> None:
+    sel = select(preds, "h-mcs", 6, balanced=False)
+    errors = sorted((p for p in preds if p.predicted and not p.correct), key=lambda p: -p.mcs)
+    assert [p.example.id for p in sel.chosen] == [p.example.id for p in errors[:6]]
+    assert Counter(p.example.label for p in sel.chosen) == {"no": 5, "yes": 1}
+
+
+def test_short_selection_says_how_many(preds: list[Prediction]) -> None:
+    sel = select(preds, "error", 50)
+    assert sel.short and len(sel.chosen) == sel.eligible == 13 and sel.requested == 50
+
+
+def test_random_is_seeded(preds: list[Prediction]) -> None:
+    ids = lambda s: [p.example.id for p in s.chosen]  # noqa: E731
+    assert ids(select(preds, "random", 5, seed=3)) == ids(select(preds, "random", 5, seed=3))
+    assert ids(select(preds, "random", 5, seed=3)) != ids(select(preds, "random", 5, seed=4))
+
+
+def test_f_exp_ranks_by_faithfulness_and_needs_it(preds: list[Prediction]) -> None:
+    faith = {p.example.id: -i for i, p in enumerate(preds)}
+    sel = select(preds, "f-exp", 3, balanced=False, faithfulness=faith)
+    assert [p.example.id for p in sel.chosen] == ["0", "1", "2"]
+    with pytest.raises(ValueError, match="faithfulness"):
+        select(preds, "f-exp", 3)
+
+
+def test_unknown_strategy() -> None:
+    with pytest.raises(ValueError, match="h-mcs"):
+        select([], "best", 3)

@@ -1,0 +1,299 @@
+"""The offline half of AMPLIFY / Self-AMPLIFY: a labelled corpus in, a rationale store out.
+
+corpus → predictions → selection → explanations → rationales → store, with a progress
+bar per stage and a :class:`BuildReport` at the end.
+
+The build is resumable and idempotent. Every demonstration's id is known before it is
+explained (it depends on task, input, label, explainer and its settings, model,
+strategy, k and template, see :attr:`Demonstration.demo_id`), so ids already in the
+store are skipped, and each batch is written as soon as it is explained: a build
+killed half-way loses at most the batch in flight, and a finished build re-run adds
+nothing. A different explainer or ``k`` gives different ids: new demonstrations beside
+the old ones, never a silent overwrite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from tqdm.auto import tqdm
+
+from amplify_agents.demonstrations import Demonstration
+from amplify_agents.errors import AmplifyError
+from amplify_agents.explainers.base import Explainer, Explanation
+from amplify_agents.explainers.words import split_words
+from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate, get_template
+from amplify_agents.selection import LabelPredictor, Prediction, Strategy, predict, select
+from amplify_agents.stores import RationaleStore
+from amplify_agents.tasks import Example, Task
+
+__all__ = ["BuildConfig", "BuildReport", "DemonstrationBuilder", "default_template_for", "remove_words"]
+
+
+def default_template_for(explainer: Explainer) -> RationaleTemplate:
+    """P-step for written explanations, the Self-AMPLIFY wording for self_topk, else AMPLIFY's."""
+    if explainer.name == "self_exp":
+        return P_STEP
+    if explainer.name == "self_topk":
+        return SELF_TOPK
+    return AMPLIFY
+
+
+def remove_words(text: str, words: Sequence[str]) -> str:
+    """``text`` without every occurrence of ``words`` (case-insensitive, whole words)."""
+    drop = {w.lower() for w in words}
+    out, last = [], 0
+    for w in split_words(text):
+        if w.text.lower() in drop:
+            out.append(text[last : w.start])
+            last = w.end
+    out.append(text[last:])
+    return " ".join("".join(out).split())
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """How to build.
+
+    Attributes:
+        strategy: selection strategy (see :mod:`amplify_agents.selection`).
+        n: how many demonstrations to end up with (stored ones count).
+        seed: seeds selection order.
+        balanced: take gold labels in turn (on by default).
+        template: rationale template or its id; None picks :func:`default_template_for`.
+        on_short: "proceed" (default) with fewer demonstrations than ``n`` when too few
+            are eligible, or "fail" before writing anything.
+        fexp_candidates: for ``f-exp``, how many candidates to explain and rank (default 4n).
+        batch_size: examples explained, and written, per batch.
+    """
+
+    strategy: Strategy | str = "error"
+    n: int = 8
+    seed: int = 0
+    balanced: bool = True
+    template: str | RationaleTemplate | None = None
+    on_short: Literal["proceed", "fail"] = "proceed"
+    fexp_candidates: int | None = None
+    batch_size: int = 4
+
+
+@dataclass
+class BuildReport:
+    """What a build did: counts per stage, what was discarded and why, time per stage."""
+
+    task: str
+    strategy: str
+    requested: int
+    examples: int = 0
+    predicted: int = 0
+    eligible: int = 0
+    explained: int = 0
+    added: list[str] = field(default_factory=list)
+    skipped_existing: list[str] = field(default_factory=list)
+    discarded: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=dict)
+    label_counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def demo_ids(self) -> list[str]:
+        """Ids of all demonstrations this build stands for (added now or found stored)."""
+        return self.skipped_existing + self.added
+
+    @property
+    def short(self) -> bool:
+        return len(self.demo_ids) < self.requested
+
+    def table(self) -> str:
+        """A plain-text summary, one stage per line."""
+        rows = [
+            ("examples", self.examples, self.seconds.get("load", 0.0)),
+            ("predicted", self.predicted, self.seconds.get("predict", 0.0)),
+            (f"eligible ({self.strategy})", self.eligible, self.seconds.get("select", 0.0)),
+            ("explained", self.explained, self.seconds.get("explain", 0.0)),
+            ("stored (new)", len(self.added), self.seconds.get("store", 0.0)),
+            ("already stored", len(self.skipped_existing), 0.0),
+        ]
+        lines = [f"{'stage':<26}{'count':>7}{'seconds':>10}"]
+        lines += [f"{name:<26}{count:>7}{secs:>10.1f}" for name, count, secs in rows]
+        for reason, count in sorted(self.discarded.items()):
+            lines.append(f"discarded: {reason} ({count})")
+        lines.append(f"labels: {dict(self.label_counts)}; requested {self.requested}, have {len(self.demo_ids)}")
+        return "\n".join(lines)
+
+
+class DemonstrationBuilder:
+    """Build rationale-annotated demonstrations of a task into a :class:`RationaleStore`.
+
+    Args:
+        task: the task (its examples are the corpus unless :meth:`run` gets others).
+        predictor: gives label probabilities for selection (the SLM or a proxy).
+        explainer: writes the rationales.
+        store: where demonstrations go.
+        config: strategy, n, template, ...
+        model_id: recorded as the explained model; defaults to the explainer's model name.
+
+    Example:
+        >>> builder = DemonstrationBuilder(task, SLMPredictor(gemma, task.labels), explainer, store,
+        ...                                BuildConfig(strategy="error", n=8))
+        >>> report = builder.run(splits.pool.examples)
+        >>> print(report.table())
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        predictor: LabelPredictor,
+        explainer: Explainer,
+        store: RationaleStore,
+        config: BuildConfig = BuildConfig(),
+        *,
+        model_id: str | None = None,
+        progress: bool = True,
+        on_batch_stored: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        self.task = task
+        self.predictor = predictor
+        self.explainer = explainer
+        self.store = store
+        self.config = config
+        self.template = get_template(config.template) if config.template else default_template_for(explainer)
+        loaded = getattr(explainer, "loaded", None)
+        self.model_id = model_id or (loaded.name if loaded is not None else getattr(predictor, "model_id", ""))
+        self.progress = progress
+        self.on_batch_stored = on_batch_stored
+
+    # ------------------------------------------------------------------ pieces
+    def skeleton(self, prediction: Prediction) -> Demonstration:
+        """The demonstration an example will become, without its rationale: its id is final."""
+        ex = prediction.example
+        return Demonstration(
+            input=ex.input,
+            label=ex.label,
+            rationale="",
+            task=self.task.name,
+            explainer=self.explainer.name,
+            explainer_settings=self.explainer.settings,
+            model_id=self.model_id,
+            strategy=self.config.strategy,
+            k=self.explainer.k,
+            template_id=self.template.id,
+            scores=prediction.scores(),
+            example_id=ex.id,
+        )
+
+    def render(self, skeleton: Demonstration, explanation: Explanation, faithfulness: float | None) -> Demonstration:
+        """Fill a skeleton with the rationale written from ``explanation``."""
+        if self.template.needs_explanation:
+            text = self.template.render(
+                skeleton.label,
+                explanation.top_words,
+                explanation=explanation.generated_text or "",
+                p=explanation.settings.get("p"),
+            )
+        else:
+            text = self.template.render(skeleton.label, explanation.top_words_in_text_order)
+        scores = dict(skeleton.scores)
+        if faithfulness is not None:
+            scores["faithfulness"] = round(faithfulness, 6)
+        extra = {"seconds": round(explanation.seconds, 4), **{k: v for k, v in explanation.info.items() if _scalar(v)}}
+        return replace(skeleton, rationale=text, keywords=list(explanation.top_words), scores=scores, extra=extra)
+
+    def faithfulness(self, explanations: Sequence[Explanation]) -> list[float | None]:
+        """Drop of p(gold) when the explanation's top words are removed from the input."""
+        usable = [e for e in explanations if e.top_words]
+        if not usable:
+            return [None] * len(explanations)
+        texts = [e.text for e in usable] + [remove_words(e.text, e.top_words) or e.text for e in usable]
+        probs = self.predictor.predict_proba(texts)
+        drops = {id(e): probs[i].get(e.target, 0.0) - probs[i + len(usable)].get(e.target, 0.0) for i, e in enumerate(usable)}
+        return [drops.get(id(e)) for e in explanations]
+
+    # --------------------------------------------------------------------- run
+    def run(self, examples: Sequence[Example] | None = None) -> BuildReport:
+        """Build (or resume building) up to ``config.n`` demonstrations; return the report."""
+        cfg = self.config
+        corpus = list(examples if examples is not None else self.task.examples)
+        report = BuildReport(self.task.name, cfg.strategy, cfg.n, examples=len(corpus))
+        if not corpus:
+            raise AmplifyError(f"Nothing to build: the corpus of task {self.task.name!r} is empty.")
+
+        t = time.perf_counter()
+        predictions = predict(self.predictor, corpus, progress=self.progress)
+        report.predicted = len(predictions)
+        report.seconds["predict"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        faith_scores: dict[str, float] | None = None
+        if cfg.strategy == "f-exp":
+            faith_scores = self._rank_faithfulness(predictions, report)
+        # Rank every eligible example; the walk below stops once n are stored.
+        ranked = select(predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores)
+        report.eligible = ranked.eligible
+        report.discarded.update(ranked.discarded)
+        report.seconds["select"] = time.perf_counter() - t
+        if ranked.eligible < cfg.n and cfg.on_short == "fail":
+            raise AmplifyError(
+                f"Strategy {cfg.strategy!r} found {ranked.eligible} eligible examples of {cfg.n} requested "
+                f"in task {self.task.name!r}; nothing was written. Pass on_short='proceed' to build with fewer."
+            )
+
+        report.seconds["explain"] = report.seconds["store"] = 0.0
+        skeletons = [self.skeleton(p) for p in ranked.chosen]
+        stored = self.store.has([s.demo_id for s in skeletons])
+        bar = tqdm(total=min(cfg.n, len(skeletons)), desc=f"explain ({self.explainer.name})", disable=not self.progress)
+        queue = list(zip(ranked.chosen, skeletons))
+        have = 0
+        while queue and have < cfg.n:
+            batch: list[tuple[Prediction, Demonstration]] = []
+            while queue and have + len(batch) < cfg.n and len(batch) < cfg.batch_size:
+                pred, skel = queue.pop(0)
+                if skel.demo_id in stored:
+                    report.skipped_existing.append(skel.demo_id)
+                    report.label_counts[skel.label] += 1
+                    have += 1
+                    bar.update(1)
+                else:
+                    batch.append((pred, skel))
+            if batch:
+                have += self._explain_and_store(batch, report)
+                bar.n = have
+                bar.refresh()
+        bar.close()
+        return report
+
+    def _rank_faithfulness(self, predictions: list[Prediction], report: BuildReport) -> dict[str, float]:
+        pool = select(predictions, "random", self.config.fexp_candidates or 4 * self.config.n, seed=self.config.seed).chosen
+        explanations = self.explainer.explain([p.example.input for p in pool], [p.example.label for p in pool])
+        scores = self.faithfulness(explanations)
+        return {p.example.id: s for p, s in zip(pool, scores) if s is not None}
+
+    def _explain_and_store(self, batch: list[tuple[Prediction, Demonstration]], report: BuildReport) -> int:
+        t = time.perf_counter()
+        explanations = self.explainer.explain([p.example.input for p, _ in batch], [p.example.label for p, _ in batch])
+        faith = self.faithfulness(explanations) if not self.template.needs_explanation else [None] * len(batch)
+        report.seconds["explain"] += time.perf_counter() - t
+        report.explained += len(batch)
+        demos = []
+        for (_, skel), exp, f in zip(batch, explanations, faith):
+            if not exp.ok:
+                report.discarded[f"unusable explanation: {exp.degenerate or 'no keywords'}"] += 1
+                continue
+            demos.append(self.render(skel, exp, f))
+        t = time.perf_counter()
+        if demos:
+            ids = self.store.add(demos)
+            report.added.extend(ids)
+            for d in demos:
+                report.label_counts[d.label] += 1
+            if self.on_batch_stored is not None:
+                self.on_batch_stored(ids)
+        report.seconds["store"] += time.perf_counter() - t
+        return len(demos)
+
+
+def _scalar(value: object) -> bool:
+    return isinstance(value, (str, int, float, bool)) or value is None

@@ -1,0 +1,309 @@
+"""``AmplifyExampleSelector``: a drop-in LangChain example selector over a rationale store.
+
+It retrieves demonstrations by semantic similarity to the query, like LangChain's
+``SemanticSimilarityExampleSelector``, and adds what users ask for and those selectors
+lack: MMR diversity *with* metadata filters, label balance across the k demos, a
+preference for high-MCS demos, a token budget counted with the target model's
+tokenizer, and deduplication of near-identical inputs.
+
+It returns dicts with the input, rationale and answer keys a prompt's example template
+names, so it works unchanged in ``FewShotPromptTemplate`` and
+``FewShotChatMessagePromptTemplate``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+from langchain_core.example_selectors import BaseExampleSelector
+
+from amplify_agents.demonstrations import Demonstration
+from amplify_agents.errors import LabelError
+from amplify_agents.explainers.base import Explainer
+from amplify_agents.framing import Frame
+from amplify_agents.prompts import DemoKeys, build_text_prompt
+from amplify_agents.rationales import RationaleTemplate, get_template
+from amplify_agents.stores import RationaleStore
+
+__all__ = ["AmplifyExampleSelector"]
+
+TokenCounter = Callable[[str], int]
+
+
+class AmplifyExampleSelector(BaseExampleSelector):
+    """Select rationale-annotated demonstrations for a query from a :class:`RationaleStore`.
+
+    Args:
+        store: where the demonstrations live.
+        k: how many demonstrations to return.
+        input_key: the prompt variable holding the query.
+        keys: names of the input/rationale/answer keys of the returned dicts.
+        task / explainer / strategy: keep only demonstrations with these metadata values.
+        where: any other Chroma metadata filter (combined with the above by ``$and``).
+        mmr: pick diverse demonstrations by maximal marginal relevance (the filter applies).
+        fetch_k: candidates fetched for MMR, balance and dedup (default ``4 * k``).
+        lambda_mult: MMR's trade-off, 1 = pure similarity, 0 = maximum diversity.
+        balance_labels: take labels in turn among the ranked candidates (default on).
+        mcs_weight: rank by ``(1 - w) * similarity + w * MCS`` (demos without MCS count as 0).
+        dedup_threshold: drop a candidate whose word-set Jaccard similarity to an already
+            chosen input is at least this (1.0 drops only exact duplicates; None keeps all).
+        max_tokens: token budget of the whole rendered prompt; the lowest-ranked demos are
+            dropped until it fits. Needs ``token_counter`` (or ``tokenizer``).
+        tokenizer: a Hugging Face tokenizer of the target model, used to count tokens.
+        token_counter: any ``str -> int`` token count (overrides ``tokenizer``).
+        frame: how the prompt is laid out when the budget is measured.
+        explainer / template: used by :meth:`add_example` to write a missing rationale.
+
+    Example:
+        >>> selector = AmplifyExampleSelector.from_store(store, k=4, task="snarks")
+        >>> prompt = few_shot_text_template(frame, example_selector=selector)
+        >>> prompt.format(input="Which statement is sarcastic? ...")
+    """
+
+    def __init__(
+        self,
+        store: RationaleStore,
+        *,
+        k: int = 4,
+        input_key: str = "input",
+        keys: DemoKeys = DemoKeys(),
+        task: str | None = None,
+        explainer: Explainer | str | None = None,
+        strategy: str | None = None,
+        where: Mapping[str, Any] | None = None,
+        mmr: bool = False,
+        fetch_k: int | None = None,
+        lambda_mult: float = 0.5,
+        balance_labels: bool = True,
+        mcs_weight: float = 0.0,
+        dedup_threshold: float | None = 0.9,
+        max_tokens: int | None = None,
+        tokenizer: Any = None,
+        token_counter: TokenCounter | None = None,
+        frame: Frame = Frame(),
+        template: str | RationaleTemplate = "amplify",
+    ) -> None:
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}.")
+        if not 0.0 <= mcs_weight <= 1.0:
+            raise ValueError(f"mcs_weight must be between 0 and 1, got {mcs_weight}.")
+        if max_tokens is not None and token_counter is None and tokenizer is None:
+            raise ValueError("max_tokens needs the target model's tokenizer: pass tokenizer= or token_counter=.")
+        self.store = store
+        self.k = k
+        self.input_key = input_key
+        self.keys = keys
+        self.explainer = explainer if isinstance(explainer, Explainer) else None
+        explainer_name = explainer.name if isinstance(explainer, Explainer) else explainer
+        self.where = _combine_filters(where, task=task, explainer=explainer_name, strategy=strategy)
+        self.task = task
+        self.mmr = mmr
+        self.fetch_k = fetch_k or 4 * k
+        self.lambda_mult = lambda_mult
+        self.balance_labels = balance_labels
+        self.mcs_weight = mcs_weight
+        self.dedup_threshold = dedup_threshold
+        self.max_tokens = max_tokens
+        if token_counter is None and tokenizer is not None:
+            token_counter = lambda text: len(tokenizer(text)["input_ids"])  # noqa: E731
+        self.token_counter = token_counter
+        self.frame = frame
+        self.template = get_template(template)
+
+    # ------------------------------------------------------------ constructors
+    @classmethod
+    def from_store(cls, store: RationaleStore, **kwargs: Any) -> AmplifyExampleSelector:
+        """A selector over an existing store (LangChain-style constructor)."""
+        return cls(store, **kwargs)
+
+    @classmethod
+    def from_examples(
+        cls,
+        examples: Iterable[Mapping[str, Any]],
+        *,
+        store_name: str,
+        persist_directory: str | None = None,
+        embeddings: Embeddings | None = None,
+        task: str = "default",
+        **kwargs: Any,
+    ) -> AmplifyExampleSelector:
+        """Create (or open) a store, add ``examples`` and return a selector over it.
+
+        Each example needs the input and answer keys; one without a rationale gets one
+        from ``explainer=`` (required then).
+        """
+        if persist_directory is None:
+            import tempfile
+
+            persist_directory = tempfile.mkdtemp(prefix="amplify-store-")
+        store = RationaleStore.local(store_name, persist_directory, embeddings=embeddings)
+        selector = cls(store, task=task, **kwargs)
+        selector.add_examples(list(examples))
+        return selector
+
+    # --------------------------------------------------------------- selection
+    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """The demonstrations for this query, best first, as example dicts."""
+        if self.input_key not in input_variables:
+            raise KeyError(
+                f"The prompt variables {sorted(input_variables)} have no {self.input_key!r}: "
+                f"pass input_key= naming the variable that holds the query."
+            )
+        query = str(input_variables[self.input_key])
+        demos = self.select_demonstrations(query)
+        return [self._to_example(d) for d in demos]
+
+    def select_demonstrations(self, query: str) -> list[Demonstration]:
+        """Like :meth:`select_examples`, returning :class:`Demonstration` objects."""
+        need_more = self.balance_labels or self.mcs_weight > 0 or self.dedup_threshold is not None
+        n_candidates = self.fetch_k if need_more else self.k
+        if self.mmr:
+            demos = self.store.mmr(query, k=min(n_candidates, self.fetch_k), fetch_k=max(self.fetch_k, 2 * n_candidates),
+                                   lambda_mult=self.lambda_mult, where=self.where)
+            ranked = demos  # MMR order is already the ranking
+        else:
+            pairs = self.store.search(query, k=n_candidates, where=self.where)
+            if self.mcs_weight > 0:
+                w = self.mcs_weight
+                pairs = sorted(pairs, key=lambda p: -((1 - w) * p[1] + w * _mcs(p[0])))
+            ranked = [d for d, _ in pairs]
+        if self.dedup_threshold is not None:
+            ranked = _dedup(ranked, self.dedup_threshold)
+        chosen = _balance(ranked, self.k) if self.balance_labels else ranked[: self.k]
+        if self.max_tokens is not None:
+            chosen = self._fit_budget(query, chosen)
+        return chosen
+
+    def _fit_budget(self, query: str, demos: list[Demonstration]) -> list[Demonstration]:
+        assert self.token_counter is not None and self.max_tokens is not None
+        kept = list(demos)
+        while kept:
+            prompt = build_text_prompt(query, [self._to_example(d) for d in kept], self.frame, keys=self.keys)
+            if self.token_counter(prompt) <= self.max_tokens:
+                break
+            kept.pop()  # the lowest-ranked demo goes first
+        return kept
+
+    def _to_example(self, demo: Demonstration) -> dict[str, Any]:
+        return {
+            self.keys.input: demo.input,
+            self.keys.rationale: demo.rationale,
+            self.keys.answer: demo.label,
+            "demo_id": demo.demo_id,
+        }
+
+    # ------------------------------------------------------------------ adding
+    def add_example(self, example: dict[str, Any]) -> Any:
+        """Add one labelled example; a missing rationale is written by the explainer first.
+
+        Returns the new demonstration's id.
+
+        Raises:
+            LabelError: the example has no gold answer.
+            ValueError: no rationale and no explainer to write one.
+        """
+        return self.add_examples([example])[0]
+
+    def add_examples(self, examples: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Add labelled examples in one batch (one explainer call, one store write)."""
+        for i, ex in enumerate(examples):
+            if not str(ex.get(self.keys.input) or "").strip():
+                raise ValueError(f"Example {i} has no {self.keys.input!r}: an input text is required.")
+            if not str(ex.get(self.keys.answer) or "").strip():
+                raise LabelError(
+                    f"Example {i} has no gold answer under {self.keys.answer!r}: only labelled examples "
+                    f"can become demonstrations (put unverified feedback in a review queue instead)."
+                )
+        missing = [i for i, ex in enumerate(examples) if not ex.get(self.keys.rationale)]
+        if missing and self.explainer is None:
+            raise ValueError(
+                f"{len(missing)} example(s) have no {self.keys.rationale!r} and this selector has no "
+                f"explainer to write one: pass explainer= (e.g. a GradXInputExplainer) or add rationales."
+            )
+        written: dict[int, tuple[str, list[str]]] = {}
+        if missing:
+            assert self.explainer is not None
+            exps = self.explainer.explain(
+                [str(examples[i][self.keys.input]) for i in missing], [str(examples[i][self.keys.answer]) for i in missing]
+            )
+            for i, exp in zip(missing, exps):
+                if not exp.ok:
+                    raise ValueError(f"Example {i}: the explainer gave no usable explanation ({exp.degenerate}).")
+                text = self.template.render(exp.target, exp.top_words_in_text_order)
+                written[i] = (text, exp.top_words)
+        demos = []
+        for i, ex in enumerate(examples):
+            rationale, keywords = written.get(i, (str(ex.get(self.keys.rationale) or ""), []))
+            demos.append(
+                Demonstration(
+                    input=str(ex[self.keys.input]),
+                    label=str(ex[self.keys.answer]),
+                    rationale=rationale,
+                    task=self.task or str(ex.get("task", "default")),
+                    keywords=keywords,
+                    explainer=self.explainer.name if i in written and self.explainer else "provided",
+                    explainer_settings=self.explainer.settings if i in written and self.explainer else {},
+                    strategy="manual",
+                    k=self.explainer.k if i in written and self.explainer else None,
+                    template_id=self.template.id if i in written else "",
+                )
+            )
+        return self.store.add(demos)
+
+
+def _combine_filters(where: Mapping[str, Any] | None, **equal: str | None) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = [{key: value} for key, value in equal.items() if value is not None]
+    if where:
+        clauses.append(dict(where))
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _mcs(demo: Demonstration) -> float:
+    value = demo.scores.get("mcs")
+    return float(value) if isinstance(value, (int, float)) and value == value else 0.0
+
+
+_TOKEN_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(_TOKEN_RE.findall(text.lower()))
+
+
+def _dedup(demos: list[Demonstration], threshold: float) -> list[Demonstration]:
+    kept: list[Demonstration] = []
+    seen: list[frozenset[str]] = []
+    for demo in demos:
+        words = _word_set(demo.input)
+        if any(_jaccard(words, other) >= threshold for other in seen):
+            continue
+        kept.append(demo)
+        seen.append(words)
+    return kept
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _balance(ranked: list[Demonstration], k: int) -> list[Demonstration]:
+    """Round-robin over labels in rank order; returns demos in their original rank order."""
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, d in enumerate(ranked):
+        by_label[d.label].append(i)
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < k and any(depth < len(v) for v in by_label.values()):
+        for label in sorted(by_label, key=lambda lab: by_label[lab][0]):
+            if depth < len(by_label[label]) and len(picked) < k:
+                picked.append(by_label[label][depth])
+        depth += 1
+    return [ranked[i] for i in sorted(picked)]

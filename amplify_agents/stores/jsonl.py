@@ -1,0 +1,65 @@
+"""JSON Lines files of demonstrations: one :meth:`Demonstration.to_dict` object per line.
+
+Written sorted by ``demo_id`` with sorted keys, so two exports of the same store are
+byte-identical and two versions of a store diff line by line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+from amplify_agents.demonstrations import Demonstration
+from amplify_agents.errors import StoreError
+
+__all__ = ["write_jsonl", "read_jsonl"]
+
+
+def write_jsonl(demos: Iterable[Demonstration], path: str | os.PathLike[str]) -> int:
+    """Write ``demos`` to ``path`` sorted by id; return how many lines were written.
+
+    The file is written next to its destination and renamed into place, so a crash never
+    leaves a half-written export behind.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(demos, key=lambda demo: demo.demo_id)
+    fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            for demo in ordered:
+                fh.write(json.dumps(demo.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+        os.replace(staging, target)
+    except BaseException:
+        Path(staging).unlink(missing_ok=True)
+        raise
+    return len(ordered)
+
+
+def read_jsonl(path: str | os.PathLike[str]) -> list[Demonstration]:
+    """Read every demonstration in ``path``; blank lines are skipped.
+
+    Raises:
+        StoreError: the file is missing, or a line is not a valid demonstration (the message
+            gives its line number); nothing is returned in that case.
+    """
+    source = Path(path)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise StoreError(f"Cannot read demonstrations from {source}: {exc}.") from exc
+    demos: list[Demonstration] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError(f"expected a JSON object, got {type(data).__name__}")
+            demos.append(Demonstration.from_dict(data))
+        except (TypeError, ValueError) as exc:  # json.JSONDecodeError is a ValueError
+            raise StoreError(f"{source}:{number}: not a valid demonstration: {exc}") from exc
+    return demos

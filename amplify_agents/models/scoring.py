@@ -26,7 +26,25 @@ import torch
 
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["LabelScores", "LabelScorer"]
+__all__ = ["LabelScores", "LabelScorer", "surface_variants"]
+
+
+def surface_variants(label: str, sep: str = " ") -> tuple[str, ...]:
+    """Spellings of ``label`` a model may prefer: case, brackets, a trailing period, with and
+    without the leading separator. ``"no"`` → "no", " no", "No", " No", "NO", "(no)", "no.", ...
+
+    Variants are distinct strings; the label as written (with ``sep``) comes first.
+    """
+    core = label.strip()
+    bare = core.strip("()[]").strip()
+    forms = [core, core.lower(), core.capitalize(), core.upper()]
+    if bare != core:
+        forms += [bare, bare.lower(), bare.upper()]
+    else:
+        forms += [f"({core})"]
+    forms += [f + "." for f in list(forms)]
+    spaced = [sep + f for f in forms] + ([f for f in forms] if sep else [])
+    return tuple(dict.fromkeys(spaced))
 
 
 def _softmax(values: Sequence[float]) -> tuple[float, ...]:
@@ -141,6 +159,7 @@ class LabelScorer:
         labels: Sequence[str] | Sequence[Sequence[str]],
         *,
         label_prefix: str | None = None,
+        surface_forms: bool = False,
     ) -> list[LabelScores]:
         """Score every label after every prompt.
 
@@ -148,6 +167,10 @@ class LabelScorer:
             prompts: the prompts (each ends where the answer starts).
             labels: one label space for all prompts, or one list per prompt.
             label_prefix: overrides the scorer's ``label_prefix`` for this call.
+            surface_forms: score each label through its surface variants (case,
+                brackets, a trailing period, with and without the leading space; see
+                :func:`surface_variants`) and combine them by log-sum-exp. Useful for
+                instruction-tuned models that favour a spelling the task file does not use.
 
         Returns:
             One :class:`LabelScores` per prompt, in order.
@@ -158,6 +181,8 @@ class LabelScorer:
             return []
         sep = self.label_prefix if label_prefix is None else label_prefix
         label_lists = self._label_lists(labels, len(prompts))
+        if surface_forms:
+            return self._score_surface_forms(prompts, label_lists, sep)
         prompt_ids = [self._encode_prompt(p) for p in prompts]
         label_ids = {lab: self._encode_label(lab, sep) for labs in label_lists for lab in labs}
         prefix = self._shared_prefix(prompt_ids)
@@ -189,6 +214,42 @@ class LabelScorer:
                 )
             )
         return results
+
+    def _score_surface_forms(
+        self, prompts: Sequence[str], label_lists: list[tuple[str, ...]], sep: str
+    ) -> list[LabelScores]:
+        # Each variant is scored as its own "label" with no separator, then merged.
+        variants = {lab: self._distinct_variants(surface_variants(lab, sep)) for labs in label_lists for lab in labs}
+        expanded = [tuple(dict.fromkeys(v for lab in labs for v in variants[lab])) for labs in label_lists]
+        raw = self.score(prompts, expanded, label_prefix="")
+        out = []
+        for labs, scores in zip(label_lists, raw):
+            by_variant = dict(zip(scores.labels, zip(scores.logprobs, scores.n_tokens)))
+            sums, counts = [], []
+            for lab in labs:
+                values = [by_variant[v][0] for v in variants[lab]]
+                top = max(values)
+                sums.append(top + math.log(sum(math.exp(v - top) for v in values)))
+                counts.append(by_variant[sep + lab][1] if sep + lab in by_variant else by_variant[variants[lab][0]][1])
+            out.append(
+                LabelScores(
+                    labels=labs,
+                    logprobs=tuple(sums),
+                    mean_logprobs=tuple(s / c for s, c in zip(sums, counts)),
+                    n_tokens=tuple(counts),
+                )
+            )
+        return out
+
+    def _distinct_variants(self, forms: tuple[str, ...]) -> tuple[str, ...]:
+        """Drop a variant whose tokens extend another's: its mass is already counted there
+        (p("No" + ".") is part of p("No")), unless the tokenizer spells it differently."""
+        ids = {f: tuple(self._encode_label(f, "")) for f in forms}
+        keep = [
+            f for f in forms
+            if not any(g != f and len(ids[g]) < len(ids[f]) and ids[f][: len(ids[g])] == ids[g] for g in forms)
+        ]
+        return tuple(keep)
 
     def _shared_prefix(self, prompt_ids: list[list[int]]) -> _PrefixCache | None:
         """The KV cache of the token prefix all prompts share, reusing the last one if it fits."""

@@ -1,0 +1,74 @@
+"""Calibrated label scoring: divide out the label prior a prompt imposes.
+
+Small models put most of their mass on one label whatever the input (see the
+measured facts). Two standard corrections, both "subtract a per-label reference
+log-probability" from the label scores:
+
+* **contextual calibration** (Zhao et al., 2021, "Calibrate Before Use"): the reference
+  is the label distribution the *same prompt* gives content-free inputs ("N/A", "",
+  "[MASK]"), averaged; calibrated p(y|x) ∝ p(y|x) / p_cf(y);
+* **domain-conditional PMI** (Holtzman et al., 2021): the reference is the
+  log-probability of each label after the bare answer prefix (the "domain premise",
+  e.g. "A:"); score(y) = log p(y|x) − log p(y|premise).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from amplify_agents.models.scoring import LabelScorer, LabelScores
+
+__all__ = ["CONTENT_FREE_INPUTS", "LabelPrior", "contextual_prior", "pmi_prior", "apply_prior"]
+
+CONTENT_FREE_INPUTS: tuple[str, ...] = ("N/A", "", "[MASK]")
+
+
+@dataclass(frozen=True)
+class LabelPrior:
+    """A reference log-probability per label, subtracted from label scores."""
+
+    labels: tuple[str, ...]
+    logprobs: tuple[float, ...]
+    method: str
+
+    def as_dict(self) -> dict[str, float]:
+        return dict(zip(self.labels, self.logprobs))
+
+
+def contextual_prior(
+    scorer: LabelScorer,
+    build_prompt: Callable[[str], str],
+    labels: Sequence[str],
+    content_free: Sequence[str] = CONTENT_FREE_INPUTS,
+) -> LabelPrior:
+    """The mean label distribution of ``build_prompt(x)`` over content-free inputs ``x``.
+
+    ``build_prompt`` must lay the prompt out exactly as for real queries (same
+    instruction and demonstrations), so the prior is the prompt's own.
+    """
+    scores = scorer.score([build_prompt(x) for x in content_free], list(labels))
+    mean = [sum(s.probs[lab] for s in scores) / len(scores) for lab in labels]
+    return LabelPrior(tuple(labels), tuple(math.log(max(p, 1e-12)) for p in mean), "contextual")
+
+
+def pmi_prior(scorer: LabelScorer, premise: str, labels: Sequence[str]) -> LabelPrior:
+    """Label log-probabilities after the bare domain premise (e.g. the answer prefix "A:")."""
+    [s] = scorer.score([premise], list(labels))
+    return LabelPrior(tuple(labels), s.logprobs, "pmi")
+
+
+def apply_prior(scores: LabelScores, prior: LabelPrior) -> LabelScores:
+    """``scores`` with the prior subtracted from each label's log-probability.
+
+    The summed log-probabilities are corrected; the length-normalised ones are
+    corrected by the same amount per token.
+    """
+    ref = prior.as_dict()
+    missing = [lab for lab in scores.labels if lab not in ref]
+    if missing:
+        raise ValueError(f"The prior has no value for labels {missing}: build it on the same label space.")
+    logprobs = tuple(lp - ref[lab] for lp, lab in zip(scores.logprobs, scores.labels))
+    mean = tuple(lp / n for lp, n in zip(logprobs, scores.n_tokens))
+    return replace(scores, logprobs=logprobs, mean_logprobs=mean)

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from amplify_agents.demonstrations import Demonstration
 from amplify_agents.errors import AmplifyError
 from amplify_agents.explainers.base import Explainer, Explanation
-from amplify_agents.explainers.words import split_words
+from amplify_agents.explainers.words import document_frequency_weights, split_words
 from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate, get_template
 from amplify_agents.selection import LabelPredictor, Prediction, Strategy, predict, select
 from amplify_agents.stores import RationaleStore
@@ -69,6 +69,9 @@ class BuildConfig:
             are eligible, or "fail" before writing anything.
         fexp_candidates: for ``f-exp``, how many candidates to explain and rank (default 4n).
         batch_size: examples explained, and written, per batch.
+        df_filter: down-weight keywords by their document frequency over the corpus
+            (see :func:`document_frequency_weights`); on by default.
+        min_df: words in at least this fraction of the corpus's inputs are down-weighted.
     """
 
     strategy: Strategy | str = "error"
@@ -79,6 +82,8 @@ class BuildConfig:
     on_short: Literal["proceed", "fail"] = "proceed"
     fexp_candidates: int | None = None
     batch_size: int = 4
+    df_filter: bool = True
+    min_df: float = 0.5
 
 
 @dataclass
@@ -220,6 +225,9 @@ class DemonstrationBuilder:
         report = BuildReport(self.task.name, cfg.strategy, cfg.n, examples=len(corpus))
         if not corpus:
             raise AmplifyError(f"Nothing to build: the corpus of task {self.task.name!r} is empty.")
+
+        if cfg.df_filter and self.explainer.word_weights is None:
+            self.explainer.word_weights = document_frequency_weights((e.input for e in corpus), min_df=cfg.min_df)
 
         t = time.perf_counter()
         predictions = predict(self.predictor, corpus, progress=self.progress)

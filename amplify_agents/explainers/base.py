@@ -126,13 +126,18 @@ class Explainer(ABC):
         self.exclude_punctuation = exclude_punctuation
         self.rank_by: Literal["score", "abs"] = rank_by
         self.batch_size = batch_size
+        #: lower-cased word → factor applied when ranking keywords; set by the builder to
+        #: document-frequency weights over the pool (see ``document_frequency_weights``)
         self.word_weights: dict[str, float] | None = None
 
     # ----------------------------------------------------------------- settings
     @property
     def settings(self) -> dict[str, Any]:
         """The settings that change what this explainer outputs (part of a demo's id)."""
-        return {"k": self.k, "aggregation": self.aggregation, "rank_by": self.rank_by, **self._extra_settings()}
+        settings = {"k": self.k, "aggregation": self.aggregation, "rank_by": self.rank_by}
+        if self.word_weights is not None:
+            settings["df_weighted"] = True  # keywords depend on the pool's word frequencies
+        return {**settings, **self._extra_settings()}
 
     def _extra_settings(self) -> dict[str, Any]:
         return {}

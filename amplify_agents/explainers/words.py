@@ -23,6 +23,7 @@ __all__ = [
     "rank_words",
     "DEFAULT_STOPWORDS",
     "is_punctuation",
+    "document_frequency_weights",
 ]
 
 _WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]", re.UNICODE)
@@ -158,6 +159,8 @@ def rank_words(
         if key in stop:
             continue
         factor = weights.get(key, 1.0) if weights else 1.0
+        if factor <= 0.0:
+            continue  # e.g. a word present in every input of the pool
         value = (abs(score) if rank_by == "abs" else score) * factor
         rank_key = (value, abs(score) * factor)
         if key not in best or rank_key > keyed[best[key]]:
@@ -165,3 +168,23 @@ def rank_words(
             keyed[i] = rank_key
     chosen = sorted(best.values(), key=lambda i: (-keyed[i][0], -keyed[i][1], i))
     return chosen[:k]
+
+
+def document_frequency_weights(texts: Iterable[str], *, min_df: float = 0.5) -> dict[str, float]:
+    """Down-weights for words that occur in most inputs of a pool.
+
+    A word in a fraction ``df`` of the texts carries little signal about any one of them
+    when ``df`` is high (the words of a repeated question stem, say). Words with
+    ``df >= min_df`` get weight ``1 - df`` (0 for a word in every text, which removes
+    it from the keywords); others are not listed (weight 1). Task-agnostic: it needs
+    only the pool's texts.
+    """
+    docs = [{w.text.lower() for w in split_words(t) if not w.is_punctuation} for t in texts]
+    if not docs:
+        return {}
+    counts: dict[str, int] = {}
+    for words in docs:
+        for w in words:
+            counts[w] = counts.get(w, 0) + 1
+    n = len(docs)
+    return {w: 1.0 - c / n for w, c in counts.items() if c / n >= min_df}

@@ -88,3 +88,23 @@ def test_f_exp_ranks_by_faithfulness_and_needs_it(preds: list[Prediction]) -> No
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="h-mcs"):
         select([], "best", 3)
+
+
+def test_document_frequency_filter_removes_a_word_in_every_input() -> None:
+    from amplify_agents.explainers.words import document_frequency_weights, rank_words, split_words
+
+    pool = [
+        "Which statement is sarcastic? The cake was great.",
+        "Which statement is sarcastic? Taxes are fun.",
+        "Which statement is sarcastic? Traffic jams relax me.",
+        "Rain is wet.",
+    ]
+    weights = document_frequency_weights(pool, min_df=0.5)
+    assert weights["sarcastic"] == pytest.approx(0.25) and "rain" not in weights
+    every = document_frequency_weights(pool[:3])
+    assert every["sarcastic"] == 0.0
+    words = split_words(pool[0])
+    scores = [10.0 if w.text == "sarcastic" else 1.0 for w in words]
+    plain = [words[i].text for i in rank_words(words, scores, 3)]
+    filtered = [words[i].text for i in rank_words(words, scores, 3, weights=every)]
+    assert plain[0] == "sarcastic" and "sarcastic" not in filtered

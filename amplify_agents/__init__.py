@@ -1,0 +1,76 @@
+"""amplify-agents: self-improving few-shot prompting for LangChain.
+
+AMPLIFY (Krishna et al., 2023) and Self-AMPLIFY (Bhan et al., 2024) turn post hoc
+explanations into rationales for few-shot demonstrations. This package builds those
+demonstrations into a Chroma store and serves them through a drop-in LangChain
+example selector, prompts and chains.
+
+The public API is flat: everything listed in ``__all__`` is importable from here.
+Names are imported on first use, so ``import amplify_agents`` stays fast (torch and
+transformers load only when a model is needed).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    # tasks and framing
+    "Example": "amplify_agents.tasks",
+    "Task": "amplify_agents.tasks",
+    "TaskSplits": "amplify_agents.tasks",
+    "load_task": "amplify_agents.tasks",
+    "Frame": "amplify_agents.framing",
+    # models
+    "LoadedModel": "amplify_agents.models",
+    "load_causal_lm": "amplify_agents.models",
+    "load_encoder": "amplify_agents.models",
+    "LabelScorer": "amplify_agents.models",
+    "LabelScores": "amplify_agents.models",
+    "GenerationSettings": "amplify_agents.models",
+    "generate": "amplify_agents.models",
+    "parse_answer": "amplify_agents.models",
+    "contextual_prior": "amplify_agents.models.calibration",
+    "pmi_prior": "amplify_agents.models.calibration",
+    "apply_prior": "amplify_agents.models.calibration",
+    # explainers
+    "Explainer": "amplify_agents.explainers",
+    "Explanation": "amplify_agents.explainers",
+    # selection, rationales, building
+    "SLMPredictor": "amplify_agents.selection",
+    "predict": "amplify_agents.selection",
+    "select": "amplify_agents.selection",
+    "RationaleTemplate": "amplify_agents.rationales",
+    "BuildConfig": "amplify_agents.builder",
+    "BuildReport": "amplify_agents.builder",
+    "DemonstrationBuilder": "amplify_agents.builder",
+    "Demonstration": "amplify_agents.demonstrations",
+    # store, selector, prompts
+    "RationaleStore": "amplify_agents.stores",
+    "AmplifyExampleSelector": "amplify_agents.selectors",
+    "build_text_prompt": "amplify_agents.prompts",
+    "build_chat_messages": "amplify_agents.prompts",
+    "few_shot_text_template": "amplify_agents.prompts",
+    "few_shot_chat_template": "amplify_agents.prompts",
+    # errors
+    "AmplifyError": "amplify_agents.errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'amplify_agents' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # cache: the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

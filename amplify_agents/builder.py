@@ -102,6 +102,8 @@ class BuildReport:
     discarded: Counter[str] = field(default_factory=Counter)
     seconds: dict[str, float] = field(default_factory=dict)
     label_counts: Counter[str] = field(default_factory=Counter)
+    filled: int = 0
+    """Examples taken outside the strategy to balance labels (see ``select``)."""
 
     @property
     def demo_ids(self) -> list[str]:
@@ -118,6 +120,7 @@ class BuildReport:
             ("examples", self.examples, self.seconds.get("load", 0.0)),
             ("predicted", self.predicted, self.seconds.get("predict", 0.0)),
             (f"eligible ({self.strategy})", self.eligible, self.seconds.get("select", 0.0)),
+            ("label-balance fill", self.filled, 0.0),
             ("explained", self.explained, self.seconds.get("explain", 0.0)),
             ("stored (new)", len(self.added), self.seconds.get("store", 0.0)),
             ("already stored", len(self.skipped_existing), 0.0),
@@ -172,9 +175,15 @@ class DemonstrationBuilder:
         self.on_batch_stored = on_batch_stored
 
     # ------------------------------------------------------------------ pieces
-    def skeleton(self, prediction: Prediction) -> Demonstration:
-        """The demonstration an example will become, without its rationale: its id is final."""
+    def skeleton(self, prediction: Prediction, *, filled: bool = False) -> Demonstration:
+        """The demonstration an example will become, without its rationale: its id is final.
+
+        ``filled`` marks an example added only to balance labels (``scores["balance_fill"]``).
+        """
         ex = prediction.example
+        scores = prediction.scores()
+        if filled:
+            scores["balance_fill"] = True
         return Demonstration(
             input=ex.input,
             label=ex.label,
@@ -186,7 +195,7 @@ class DemonstrationBuilder:
             strategy=self.config.strategy,
             k=self.explainer.k,
             template_id=self.template.id,
-            scores=prediction.scores(),
+            scores=scores,
             example_id=ex.id,
         )
 
@@ -241,6 +250,7 @@ class DemonstrationBuilder:
         # Rank every eligible example; the walk below stops once n are stored.
         ranked = select(predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores)
         report.eligible = ranked.eligible
+        report.filled = len(ranked.filled)
         report.discarded.update(ranked.discarded)
         report.seconds["select"] = time.perf_counter() - t
         if ranked.eligible < cfg.n and cfg.on_short == "fail":
@@ -250,7 +260,7 @@ class DemonstrationBuilder:
             )
 
         report.seconds["explain"] = report.seconds["store"] = 0.0
-        skeletons = [self.skeleton(p) for p in ranked.chosen]
+        skeletons = [self.skeleton(p, filled=p.example.id in ranked.filled) for p in ranked.chosen]
         stored = self.store.has([s.demo_id for s in skeletons])
         bar = tqdm(total=min(cfg.n, len(skeletons)), desc=f"explain ({self.explainer.name})", disable=not self.progress)
         queue = list(zip(ranked.chosen, skeletons))

@@ -124,6 +124,8 @@ class Selection:
     eligible: int
     discarded: dict[str, int] = field(default_factory=dict)
     label_counts: dict[str, int] = field(default_factory=dict)
+    filled: set[str] = field(default_factory=set)
+    """Ids of examples added to balance labels the strategy found too few of."""
 
     @property
     def short(self) -> bool:
@@ -138,6 +140,7 @@ def select(
     *,
     seed: int = 0,
     balanced: bool = True,
+    fill_missing_labels: bool = True,
     faithfulness: Callable[[Prediction], float] | dict[str, float] | None = None,
 ) -> Selection:
     """Choose ``n`` examples by ``strategy``.
@@ -149,6 +152,10 @@ def select(
             when fewer are eligible.
         seed: orders ties and the random strategies reproducibly.
         balanced: take examples from each gold label in turn (on by default).
+        fill_missing_labels: with ``balanced``, when the strategy finds fewer than its
+            share of some gold label (a model that always answers "yes" makes errors only
+            on "no" items), top that label up with its hardest remaining examples (lowest
+            gold probability first); their ids are in :attr:`Selection.filled`.
         faithfulness: for ``f-exp``: a score per example id (or a function of the
             prediction), higher = more faithful explanation.
     """
@@ -186,11 +193,33 @@ def select(
     if not_eligible:
         discarded[f"not eligible for {strategy}"] = not_eligible
 
+    filled: set[str] = set()
+    if balanced and fill_missing_labels:
+        ranked, filled = _fill_labels(ranked, pool, n)
     chosen = _balanced(ranked, n) if balanced else ranked[:n]
+    filled &= {p.example.id for p in chosen}
     counts: dict[str, int] = defaultdict(int)
     for p in chosen:
         counts[p.example.label] += 1
-    return Selection(strategy, chosen, n, len(ranked), discarded, dict(counts))
+    return Selection(strategy, chosen, n, len(ranked) - len(filled), discarded, dict(counts), filled)
+
+
+def _fill_labels(ranked: list[Prediction], pool: list[Prediction], n: int) -> tuple[list[Prediction], set[str]]:
+    """Append, for each gold label short of its share of ``n``, its hardest unranked examples."""
+    labels = sorted({p.example.label for p in pool})
+    if len(labels) < 2:
+        return ranked, set()
+    share = -(-n // len(labels))  # ceil(n / labels)
+    have = {lab: sum(p.example.label == lab for p in ranked) for lab in labels}
+    taken = {p.example.id for p in ranked}
+    extra: list[Prediction] = []
+    for lab in labels:
+        missing = share - have[lab]
+        if missing <= 0:
+            continue
+        spare = sorted((p for p in pool if p.example.label == lab and p.example.id not in taken), key=lambda p: p.gold_prob)
+        extra += spare[:missing]
+    return ranked + extra, {p.example.id for p in extra}
 
 
 def _balanced(ranked: list[Prediction], n: int) -> list[Prediction]:

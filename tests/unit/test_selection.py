@@ -67,8 +67,20 @@ def test_unbalanced_follows_the_ranking(preds: list[Prediction]) -> None:
 
 
 def test_short_selection_says_how_many(preds: list[Prediction]) -> None:
-    sel = select(preds, "error", 50)
+    sel = select(preds, "error", 50, fill_missing_labels=False)
     assert sel.short and len(sel.chosen) == sel.eligible == 13 and sel.requested == 50
+
+
+def test_missing_label_is_filled_with_its_hardest_examples() -> None:
+    # A model that always says "yes": every error is a gold "no".
+    preds = [_pred(i, "no", 0.6 + i / 100) for i in range(6)]
+    preds += [_pred(10 + i, "yes", 0.9 - i / 10) for i in range(5)]  # correct "yes", p(yes) falling
+    plain = select(preds, "error", 4, fill_missing_labels=False)
+    assert Counter(p.example.label for p in plain.chosen) == {"no": 4} and not plain.filled
+    sel = select(preds, "error", 4)
+    assert Counter(p.example.label for p in sel.chosen) == {"no": 2, "yes": 2}
+    # The fill takes the "yes" items the model was least sure of (lowest gold probability).
+    assert sel.filled == {"14", "13"} and sel.eligible == 6
 
 
 def test_random_is_seeded(preds: list[Prediction]) -> None:

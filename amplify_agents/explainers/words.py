@@ -26,7 +26,10 @@ __all__ = [
     "document_frequency_weights",
 ]
 
-_WORD_RE = re.compile(r"\w+(?:['’\-]\w+)*|[^\w\s]", re.UNICODE)
+# Combining marks (U+0300-U+036F) are not \w: keep them inside words so decomposed
+# (NFD) text such as "nai\u0308ve" stays one word.
+_W = r"[\w\u0300-\u036f]"
+_WORD_RE = re.compile(rf"{_W}+(?:['’\-]{_W}+)*|[^\w\s\u0300-\u036f]", re.UNICODE)
 
 # A short, task-neutral English stop-word list; callers may pass their own.
 DEFAULT_STOPWORDS: frozenset[str] = frozenset(
@@ -34,7 +37,11 @@ DEFAULT_STOPWORDS: frozenset[str] = frozenset(
     about as is are was were be been being am do does did doing have has had having i me my we
     our you your he him his she her it its they them their this that these those there here what
     which who whom whose when where why how not no nor only own same too very can will just
-    should would could may might must shall s t d ll m o re ve y""".split()
+    should would could may might must shall s t d ll m o re ve y
+    it's that's there's here's what's let's he's she's i'm you're we're they're i've you've
+    we've they've i'll you'll he'll she'll we'll they'll i'd you'd he'd she'd we'd they'd
+    isn't aren't wasn't weren't don't doesn't didn't can't won't wouldn't shouldn't couldn't
+    hasn't haven't hadn't""".split()
 )
 
 Aggregation = Literal["mean", "sum", "max"]
@@ -80,7 +87,7 @@ def tokens_to_words(
         lo, hi = span
         hits = []
         # Words are sorted and disjoint: scan from the last word starting before hi.
-        i = _bisect_right(starts, hi) - 1
+        i = _bisect_left(starts, hi) - 1
         while i >= 0 and words[i].end > lo:
             if words[i].start < hi:
                 hits.append(i)
@@ -89,7 +96,7 @@ def tokens_to_words(
     return result
 
 
-def _bisect_right(values: Sequence[int], x: int) -> int:
+def _bisect_left(values: Sequence[int], x: int) -> int:
     lo, hi = 0, len(values)
     while lo < hi:
         mid = (lo + hi) // 2
@@ -108,8 +115,8 @@ def aggregate(
 ) -> list[float]:
     """Word scores from token scores: mean (default), sum or max over a word's tokens.
 
-    A word no token covers gets 0.0 (it cannot happen with offsets from the same text,
-    but truncation can cut a word off).
+    A word no token covers (truncation cut it off) gets NaN, so it is never ranked as a
+    keyword.
     """
     buckets: list[list[float]] = [[] for _ in range(n_words)]
     for score, word_ids in zip(token_scores, token_words):
@@ -118,7 +125,7 @@ def aggregate(
     out = []
     for values in buckets:
         if not values:
-            out.append(0.0)
+            out.append(float("nan"))
         elif how == "mean":
             out.append(sum(values) / len(values))
         elif how == "sum":
@@ -147,11 +154,12 @@ def rank_words(
     those that occur in most inputs of a pool. Ties go to the larger magnitude, then
     to the earlier word.
     """
-    stop = {s.lower() for s in stopwords}
+    # Curly apostrophes compare as straight ones ("it’s" is the stop word "it's").
+    stop = {s.lower().replace("’", "'") for s in stopwords}
     best: dict[str, int] = {}
     keyed: dict[int, tuple[float, float]] = {}
     for i, (word, score) in enumerate(zip(words, scores)):
-        key = word.text.lower()
+        key = word.text.lower().replace("’", "'")
         if not math.isfinite(score):
             continue
         if exclude_punctuation and word.is_punctuation:

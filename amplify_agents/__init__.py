@@ -56,6 +56,13 @@ _EXPORTS: dict[str, str] = {
     "build_chat_messages": "amplify_agents.prompts",
     "few_shot_text_template": "amplify_agents.prompts",
     "few_shot_chat_template": "amplify_agents.prompts",
+    # chains and serving
+    "AmplifyResult": "amplify_agents.chains",
+    "create_amplify_chain": "amplify_agents.chains",
+    "create_amplify_chatbot": "amplify_agents.chains",
+    "create_amplify_rag_chain": "amplify_agents.chains",
+    "create_plain_rag_chain": "amplify_agents.chains",
+    "serve": "amplify_agents.serving",
     # errors
     "AmplifyError": "amplify_agents.errors",
 }

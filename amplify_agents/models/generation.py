@@ -38,29 +38,26 @@ def generate(
     if isinstance(prompts, str):
         raise TypeError("prompts must be a list of strings, not one string.")
     tok = loaded.tokenizer
-    old_side = tok.padding_side
-    tok.padding_side = "left"  # generation continues from the last column
     if settings.seed is not None:
         torch.manual_seed(settings.seed)
     outputs: list[str] = []
-    try:
-        for start in range(0, len(prompts), batch_size):
-            chunk = list(prompts[start : start + batch_size])
-            enc = tok(chunk, return_tensors="pt", padding=True).to(loaded.device)
-            kwargs = dict(
-                max_new_tokens=settings.max_new_tokens,
-                do_sample=settings.do_sample,
-                num_beams=settings.num_beams,
-                pad_token_id=tok.pad_token_id,
-            )
-            if settings.do_sample:
-                kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-            out = loaded.model.generate(**enc, **kwargs)
-            new = out[:, enc["input_ids"].shape[1] :]
-            for text in tok.batch_decode(new, skip_special_tokens=True):
-                outputs.append(_cut(text, settings.stop))
-    finally:
-        tok.padding_side = old_side
+    for start in range(0, len(prompts), batch_size):
+        chunk = list(prompts[start : start + batch_size])
+        # Left padding (generation continues from the last column), asked per call so
+        # the shared tokenizer is not mutated under other threads.
+        enc = tok(chunk, return_tensors="pt", padding=True, padding_side="left").to(loaded.device)
+        kwargs = dict(
+            max_new_tokens=settings.max_new_tokens,
+            do_sample=settings.do_sample,
+            num_beams=settings.num_beams,
+            pad_token_id=tok.pad_token_id,
+        )
+        if settings.do_sample:
+            kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
+        out = loaded.model.generate(**enc, **kwargs)
+        new = out[:, enc["input_ids"].shape[1] :]
+        for text in tok.batch_decode(new, skip_special_tokens=True):
+            outputs.append(_cut(text, settings.stop))
     return outputs
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -130,6 +131,8 @@ class LabelScorer:
         self.min_prefix_tokens = min_prefix_tokens
         self.label_prefix = label_prefix
         self._prefix: _PrefixCache | None = None
+        # score() reads and replaces the shared prefix cache: one call at a time.
+        self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ tokens
     def _encode_prompt(self, text: str) -> list[int]:
@@ -179,6 +182,16 @@ class LabelScorer:
             raise TypeError("prompts must be a list of strings, not one string.")
         if not prompts:
             return []
+        with self._lock:
+            return self._score(prompts, labels, label_prefix, surface_forms)
+
+    def _score(
+        self,
+        prompts: Sequence[str],
+        labels: Sequence[str] | Sequence[Sequence[str]],
+        label_prefix: str | None,
+        surface_forms: bool,
+    ) -> list[LabelScores]:
         sep = self.label_prefix if label_prefix is None else label_prefix
         label_lists = self._label_lists(labels, len(prompts))
         if surface_forms:
@@ -221,7 +234,7 @@ class LabelScorer:
         # Each variant is scored as its own "label" with no separator, then merged.
         variants = {lab: self._distinct_variants(surface_variants(lab, sep)) for labs in label_lists for lab in labs}
         expanded = [tuple(dict.fromkeys(v for lab in labs for v in variants[lab])) for labs in label_lists]
-        raw = self.score(prompts, expanded, label_prefix="")
+        raw = self._score(prompts, expanded, "", False)
         out = []
         for labs, scores in zip(label_lists, raw):
             by_variant = dict(zip(scores.labels, zip(scores.logprobs, scores.n_tokens)))

@@ -63,6 +63,11 @@ _EXPORTS: dict[str, str] = {
     "create_amplify_rag_chain": "amplify_agents.chains",
     "create_plain_rag_chain": "amplify_agents.chains",
     "serve": "amplify_agents.serving",
+    # feedback, improvement, pictures
+    "FeedbackLog": "amplify_agents.feedback",
+    "improve": "amplify_agents.improve",
+    "explanation_html": "amplify_agents.viz",
+    "explanation_png": "amplify_agents.viz",
     # errors
     "AmplifyError": "amplify_agents.errors",
 }

@@ -223,7 +223,9 @@ class DemonstrationBuilder:
             return [None] * len(explanations)
         texts = [e.text for e in usable] + [remove_words(e.text, e.top_words) or e.text for e in usable]
         probs = self.predictor.predict_proba(texts)
-        drops = {id(e): probs[i].get(e.target, 0.0) - probs[i + len(usable)].get(e.target, 0.0) for i, e in enumerate(usable)}
+        drops = {
+            id(e): probs[i].get(e.target, 0.0) - probs[i + len(usable)].get(e.target, 0.0) for i, e in enumerate(usable)
+        }
         return [drops.get(id(e)) for e in explanations]
 
     # --------------------------------------------------------------------- run
@@ -248,7 +250,9 @@ class DemonstrationBuilder:
         if cfg.strategy == "f-exp":
             faith_scores = self._rank_faithfulness(predictions, report)
         # Rank every eligible example; the walk below stops once n are stored.
-        ranked = select(predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores)
+        ranked = select(
+            predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores
+        )
         report.eligible = ranked.eligible
         report.filled = len(ranked.filled)
         report.discarded.update(ranked.discarded)
@@ -284,7 +288,9 @@ class DemonstrationBuilder:
         return report
 
     def _rank_faithfulness(self, predictions: list[Prediction], report: BuildReport) -> dict[str, float]:
-        pool = select(predictions, "random", self.config.fexp_candidates or 4 * self.config.n, seed=self.config.seed).chosen
+        pool = select(
+            predictions, "random", self.config.fexp_candidates or 4 * self.config.n, seed=self.config.seed
+        ).chosen
         explanations = self.explainer.explain([p.example.input for p in pool], [p.example.label for p in pool])
         scores = self.faithfulness(explanations)
         return {p.example.id: s for p, s in zip(pool, scores) if s is not None}

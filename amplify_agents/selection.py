@@ -217,7 +217,9 @@ def _fill_labels(ranked: list[Prediction], pool: list[Prediction], n: int) -> tu
         missing = share - have[lab]
         if missing <= 0:
             continue
-        spare = sorted((p for p in pool if p.example.label == lab and p.example.id not in taken), key=lambda p: p.gold_prob)
+        spare = sorted(
+            (p for p in pool if p.example.label == lab and p.example.id not in taken), key=lambda p: p.gold_prob
+        )
         extra += spare[:missing]
     return ranked + extra, {p.example.id for p in extra}
 

@@ -162,8 +162,13 @@ class AmplifyExampleSelector(BaseExampleSelector):
         need_more = self.balance_labels or self.mcs_weight > 0 or self.dedup_threshold is not None
         n_candidates = self.fetch_k if need_more else self.k
         if self.mmr:
-            demos = self.store.mmr(query, k=min(n_candidates, self.fetch_k), fetch_k=max(self.fetch_k, 2 * n_candidates),
-                                   lambda_mult=self.lambda_mult, where=self.where)
+            demos = self.store.mmr(
+                query,
+                k=min(n_candidates, self.fetch_k),
+                fetch_k=max(self.fetch_k, 2 * n_candidates),
+                lambda_mult=self.lambda_mult,
+                where=self.where,
+            )
             ranked = demos  # MMR order is already the ranking
         else:
             pairs = self.store.search(query, k=n_candidates, where=self.where)
@@ -228,7 +233,8 @@ class AmplifyExampleSelector(BaseExampleSelector):
         if missing:
             assert self.explainer is not None
             exps = self.explainer.explain(
-                [str(examples[i][self.keys.input]) for i in missing], [str(examples[i][self.keys.answer]) for i in missing]
+                [str(examples[i][self.keys.input]) for i in missing],
+                [str(examples[i][self.keys.answer]) for i in missing],
             )
             for i, exp in zip(missing, exps):
                 if not exp.ok:

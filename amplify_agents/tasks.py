@@ -182,9 +182,7 @@ class Task:
             choices = _as_choices(row.get(choices_key)) if choices_key else None
             options = choices or label_space
             if options is not None and str(gold) not in options:
-                problems.append(
-                    RowProblem(row_no, f"gold label {gold!r} is not in the label space {list(options)}")
-                )
+                problems.append(RowProblem(row_no, f"gold label {gold!r} is not in the label space {list(options)}"))
                 continue
             raw_id = row.get(id_key)
             ex_id = str(raw_id) if raw_id not in (None, "") else _content_id(str(text), str(gold))
@@ -258,8 +256,12 @@ class Task:
                 records.append({"input": ex.get("input"), "label": None})
                 continue
             records.append(
-                {"id": str(ex.get("id", f"{task_name}-{i}")), "input": ex.get("input"),
-                 "label": str(golds[0]), "choices": tuple(str(k) for k in scores)}
+                {
+                    "id": str(ex.get("id", f"{task_name}-{i}")),
+                    "input": ex.get("input"),
+                    "label": str(golds[0]),
+                    "choices": tuple(str(k) for k in scores),
+                }
             )
         # Labels constant across examples → one label space and no per-example choices.
         all_choices = {r.get("choices") for r in records if r.get("choices")}

@@ -59,13 +59,17 @@ def main() -> None:
     def fmt(xs: list[float]) -> str:
         return f"{statistics.mean(xs):.3f} ± {statistics.stdev(xs) if len(xs) > 1 else 0:.3f}"
 
-    print(f"model {args.model} (load {load_s:.1f} s), task {args.task}, {args.shots}-shot prompt of ~{n_tokens} tokens, "
-          f"{len(task.labels)} labels, n={len(prompts)} items x {args.repeats} repeats, seed {args.seed}")
+    print(
+        f"model {args.model} (load {load_s:.1f} s), task {args.task}, {args.shots}-shot prompt of ~{n_tokens} tokens, "
+        f"{len(task.labels)} labels, n={len(prompts)} items x {args.repeats} repeats, seed {args.seed}"
+    )
     print("| scoring | s / item (mean ± std) | speed-up | same predictions | max |Δ logprob| |")
     print("|---|---|---|---|---|")
     print(f"| naive (full logits, no cache) | {fmt(naive_t)} | 1.0x | | |")
-    print(f"| fast (label-position logits + prefix KV) | {fmt(fast_t)} | "
-          f"{statistics.mean(naive_t) / statistics.mean(fast_t):.1f}x | {agree} | {max_diff:.1e} |")
+    print(
+        f"| fast (label-position logits + prefix KV) | {fmt(fast_t)} | "
+        f"{statistics.mean(naive_t) / statistics.mean(fast_t):.1f}x | {agree} | {max_diff:.1e} |"
+    )
 
 
 if __name__ == "__main__":

@@ -30,11 +30,16 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench"
 
 def corpus(size: int, seed: int) -> list[tuple[str, str]]:
     """``size`` distinct (input, label) pairs: the four BIG-bench tasks, with numbered variants past their end."""
-    base = [(e.input, e.label) for t in ("sports_understanding", "implicatures", "causal_judgment", "snarks")
-            for e in load_task(DATA / t)]
+    base = [
+        (e.input, e.label)
+        for t in ("sports_understanding", "implicatures", "causal_judgment", "snarks")
+        for e in load_task(DATA / t)
+    ]
     random.Random(seed).shuffle(base)
-    return [(f"{text} (variant {i // len(base)})" if i >= len(base) else text, label)
-            for i, (text, label) in enumerate(base[i % len(base)] for i in range(size))]
+    return [
+        (f"{text} (variant {i // len(base)})" if i >= len(base) else text, label)
+        for i, (text, label) in enumerate(base[i % len(base)] for i in range(size))
+    ]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -61,9 +66,18 @@ def main() -> None:
         pairs = corpus(size, args.seed)
         t = time.perf_counter()
         for start in range(0, size, 1000):
-            store.add(Demonstration(input=x, label=y, rationale=f"The key words: a and b are important clues to predict {y}.",
-                                    task="bench", explainer="random", strategy="random", k=2)
-                      for x, y in pairs[start : start + 1000])
+            store.add(
+                Demonstration(
+                    input=x,
+                    label=y,
+                    rationale=f"The key words: a and b are important clues to predict {y}.",
+                    task="bench",
+                    explainer="random",
+                    strategy="random",
+                    k=2,
+                )
+                for x, y in pairs[start : start + 1000]
+            )
         build_s = time.perf_counter() - t
         ours = AmplifyExampleSelector(store, k=args.k)
         theirs = SemanticSimilarityExampleSelector(vectorstore=store.vectorstore, k=args.k, input_keys=["input"])
@@ -80,8 +94,10 @@ def main() -> None:
                     times[name].append((time.perf_counter() - t) * 1000)
         base = statistics.median(times["SemanticSimilarityExampleSelector"])
         for name, values in times.items():
-            print(f"| {size} | {name} | {statistics.median(values):.1f} | {percentile(values, 0.95):.1f} | "
-                  f"{statistics.mean(values):.1f} | {statistics.median(values) / base:.2f}x |")
+            print(
+                f"| {size} | {name} | {statistics.median(values):.1f} | {percentile(values, 0.95):.1f} | "
+                f"{statistics.mean(values):.1f} | {statistics.median(values) / base:.2f}x |"
+            )
         print(f"<!-- {size} demos stored in {build_s:.1f} s -->")
 
 

@@ -181,7 +181,7 @@ class Explainer(ABC):
             out.extend(self._finish(t, y, raw, per_item) for t, y, raw in zip(chunk_t, chunk_y, raws))
         return out[0] if single else out
 
-    def _check_targets(self, targets: list[str]) -> None:
+    def _check_targets(self, targets: list[str]) -> None:  # noqa: B027 - optional hook, no-op by default
         """Subclasses with a label space raise LabelError for an unknown target."""
 
     @abstractmethod

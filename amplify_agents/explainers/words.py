@@ -70,9 +70,7 @@ def split_words(text: str) -> list[Word]:
     return [Word(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
 
 
-def tokens_to_words(
-    token_offsets: Sequence[tuple[int, int] | None], words: Sequence[Word]
-) -> list[list[int]]:
+def tokens_to_words(token_offsets: Sequence[tuple[int, int] | None], words: Sequence[Word]) -> list[list[int]]:
     """For each token, the indices of the words its character span overlaps.
 
     ``token_offsets`` are spans in the same coordinates as the words (i.e. relative

@@ -95,9 +95,7 @@ def _sha256(path: Path, chunk: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _resolve_source(
-    name_or_path: str | os.PathLike[str], kind: str, cache_dir: Path
-) -> tuple[str, str | None]:
+def _resolve_source(name_or_path: str | os.PathLike[str], kind: str, cache_dir: Path) -> tuple[str, str | None]:
     """Return (directory-or-id, gguf filename or None)."""
     name = str(name_or_path)
     offline = resolve_offline(name)
@@ -121,9 +119,7 @@ def _resolve_source(
     return name, None  # a hub id: transformers resolves (and may download) it
 
 
-def _convert_gguf(
-    directory: str, gguf_file: str, cache_dir: Path, dtype: torch.dtype
-) -> tuple[Path, bool]:
+def _convert_gguf(directory: str, gguf_file: str, cache_dir: Path, dtype: torch.dtype) -> tuple[Path, bool]:
     """Return the cached converted copy of a GGUF model, converting it if needed."""
     gguf_path = Path(directory) / gguf_file
     key = _sha256(gguf_path)[:16]
@@ -195,9 +191,7 @@ def load_causal_lm(
         source = str(converted)
     else:
         try:
-            model = AutoModelForCausalLM.from_pretrained(
-                directory, dtype=torch_dtype, **from_pretrained_kwargs
-            )
+            model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch_dtype, **from_pretrained_kwargs)
             tokenizer = AutoTokenizer.from_pretrained(directory)
         except OSError as exc:
             raise ModelNotAvailableError(

@@ -8,9 +8,9 @@ returns a local path (a ``.gguf`` file or a ``from_pretrained`` directory).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from amplify_agents.errors import ModelNotAvailableError
 

@@ -259,7 +259,8 @@ class LabelScorer:
         (p("No" + ".") is part of p("No")), unless the tokenizer spells it differently."""
         ids = {f: tuple(self._encode_label(f, "")) for f in forms}
         keep = [
-            f for f in forms
+            f
+            for f in forms
             if not any(g != f and len(ids[g]) < len(ids[f]) and ids[f][: len(ids[g])] == ids[g] for g in forms)
         ]
         return tuple(keep)
@@ -269,8 +270,10 @@ class LabelScorer:
         shortest = min(len(ids) for ids in prompt_ids)
         # Keep at least one prompt token per row: its logits predict the label's first token.
         limit = shortest - 1
-        if self._prefix is not None and len(self._prefix.ids) <= limit and all(
-            tuple(ids[: len(self._prefix.ids)]) == self._prefix.ids for ids in prompt_ids
+        if (
+            self._prefix is not None
+            and len(self._prefix.ids) <= limit
+            and all(tuple(ids[: len(self._prefix.ids)]) == self._prefix.ids for ids in prompt_ids)
         ):
             return self._prefix
         first = prompt_ids[0]

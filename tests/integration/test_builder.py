@@ -80,7 +80,11 @@ def test_each_strategy_builds_correct_demonstrations(tmp_path, sports, slm_predi
         filled = d.scores.get("balance_fill", False)
         if strategy in ("error", "h-mcs", "l-mcs"):
             # Errors, unless added to balance labels: then a correct item of the missing label.
-            assert (d.scores["prediction"] == d.label) if filled else (d.scores["prediction"] != d.label and d.scores["mcs"] > 0)
+            assert (
+                (d.scores["prediction"] == d.label)
+                if filled
+                else (d.scores["prediction"] != d.label and d.scores["mcs"] > 0)
+            )
         if strategy == "success":
             assert (d.scores["prediction"] != d.label) if filled else (d.scores["prediction"] == d.label)
     if strategy in ("h-mcs", "l-mcs") and len(demos) > 1:
@@ -158,7 +162,10 @@ _SCRIPT = textwrap.dedent(
 
 def _run_script(args: list[str], kill_after: int | None = None) -> list[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-c", _SCRIPT, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        [sys.executable, "-c", _SCRIPT, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ},
     )
     lines: list[str] = []

@@ -11,8 +11,7 @@ import torch
 
 from amplify_agents.errors import ModelCacheError, ModelNotAvailableError
 from amplify_agents.framing import Frame
-from amplify_agents.models import LabelScorer, load_causal_lm, load_encoder
-from amplify_agents.models import registry
+from amplify_agents.models import LabelScorer, load_causal_lm, load_encoder, registry
 from amplify_agents.models.loading import default_cache_dir
 from amplify_agents.tasks import load_task
 
@@ -137,7 +136,9 @@ def test_prefix_cache_is_reused_across_calls(gemma, snarks) -> None:
     frame = Frame.from_task(snarks)
     demos = "".join(frame.demo(e.input, e.label) + "\n" for e in snarks.examples[:2])
     scorer = LabelScorer(gemma)
-    first = scorer.score([demos + frame.render(snarks[5].input)[0], demos + frame.render(snarks[6].input)[0]], snarks.labels)
+    first = scorer.score(
+        [demos + frame.render(snarks[5].input)[0], demos + frame.render(snarks[6].input)[0]], snarks.labels
+    )
     cached = scorer._prefix
     assert cached is not None and len(cached.ids) > 50
     second = scorer.score([demos + frame.render(snarks[5].input)[0]], snarks.labels)

@@ -30,11 +30,13 @@ COOKING = [
 ]
 
 
-def _demo(text: str, label: str, *, task: str = "t", mcs: float | None = None, explainer: str = "grad_x_input") -> Demonstration:
+def _demo(
+    text: str, label: str, *, task: str = "t", mcs: float | None = None, explainer: str = "grad_x_input"
+) -> Demonstration:
     return Demonstration(
         input=text,
         label=label,
-        rationale=f"The key words: {text.split()[1]} and {text.split()[2]} are important clues to predict {label} as the correct answer.",
+        rationale=f"The key words: {text.split()[1]} and {text.split()[2]} are important clues to predict {label}.",
         task=task,
         explainer=explainer,
         strategy="error",

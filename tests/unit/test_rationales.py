@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate, get_template, join_english, register_template
+from amplify_agents.rationales import (
+    AMPLIFY,
+    P_STEP,
+    SELF_TOPK,
+    RationaleTemplate,
+    get_template,
+    join_english,
+    register_template,
+)
 
 
 @pytest.mark.parametrize(
@@ -17,7 +25,10 @@ def test_join_english(words: list[str], expected: str) -> None:
 
 def test_amplify_template() -> None:
     text = AMPLIFY.render("(b)", ["gruel", "breakfast", "expensive"])
-    assert text == "The key words: gruel, breakfast and expensive are important clues to predict (b) as the correct answer."
+    assert (
+        text
+        == "The key words: gruel, breakfast and expensive are important clues to predict (b) as the correct answer."
+    )
     assert AMPLIFY.placement == "before"
 
 

@@ -89,11 +89,17 @@ def test_csv_loader_with_named_columns(tmp_path: Path) -> None:
 
 def test_bigbench_without_unique_gold_is_reported(tmp_path: Path) -> None:
     path = tmp_path / "task.json"
-    path.write_text(json.dumps({"examples": [
-        {"input": "a", "target_scores": {"x": 1, "y": 0}},
-        {"input": "b", "target_scores": {"x": 0, "y": 0}},
-        {"input": "c"},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "examples": [
+                    {"input": "a", "target_scores": {"x": 1, "y": 0}},
+                    {"input": "b", "target_scores": {"x": 0, "y": 0}},
+                    {"input": "c"},
+                ]
+            }
+        )
+    )
     with pytest.raises(TaskFormatError) as info:
         load_task(path)
     assert [p.row for p in info.value.problems] == [2, 3]

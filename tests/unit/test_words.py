@@ -7,7 +7,6 @@ their offsets: tokenizers only, no model weights.
 from __future__ import annotations
 
 import math
-
 import os
 from pathlib import Path
 

@@ -1,0 +1,28 @@
+"""Evaluation harness: methods × seeds on a task, label-scored, with statistics and reports.
+
+Example:
+    >>> from amplify_agents.eval import EvalConfig, run_eval
+    >>> results = run_eval(EvalConfig(task="bigbench/snarks", n_shot=4, seeds=(0, 1, 2),
+    ...                               methods=("zero-shot", "io", "self:gradient_x_activation:error"),
+    ...                               out_dir="results/snarks"))
+    >>> print(results.table())
+
+:func:`run_eval` is the single entry point; see :mod:`amplify_agents.eval.methods` for
+the method names and :mod:`amplify_agents.eval.stats` for the statistics.
+"""
+
+from amplify_agents.eval.config import DEFAULT_METHODS, EvalConfig
+from amplify_agents.eval.harness import run_eval, run_key
+from amplify_agents.eval.methods import BASELINES, MethodSpec, parse_method
+from amplify_agents.eval.report import EvalResults
+
+__all__ = [
+    "BASELINES",
+    "DEFAULT_METHODS",
+    "EvalConfig",
+    "EvalResults",
+    "MethodSpec",
+    "parse_method",
+    "run_eval",
+    "run_key",
+]

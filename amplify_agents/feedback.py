@@ -1,0 +1,442 @@
+"""User feedback: verified answers become demonstrations, the rest waits for review.
+
+A deployed prompt answers queries with demonstrations from a :class:`RationaleStore`.
+:class:`FeedbackLog` takes what users say about those answers and keeps two rules:
+
+* **only verified feedback with a gold label enters the store**, as a demonstration whose
+  rationale an explainer writes (strategy ``"feedback"``); unverified feedback, or
+  feedback with no gold label, goes to a **review queue** (a JSONL file) and never to the
+  store until a reviewer approves it (:meth:`FeedbackLog.approve`);
+* **usefulness** of the demonstrations that were shown: when the answer to a query turns
+  out correct or wrong, each demonstration used for it gets a counter in its ``extra``
+  (``extra["usefulness"] = {"correct": c, "wrong": w, "last_used": ...}``), written by an
+  upsert. The id of a demonstration does not depend on ``extra`` or ``scores``, so the
+  counters change and the id stays (see :attr:`Demonstration.demo_id`).
+  :mod:`amplify_agents.hygiene` evicts the least useful demonstrations from them.
+
+The review file is the log of all feedback: one JSON object per line with a ``status``
+(``pending``, ``stored`` or ``rejected``); :meth:`FeedbackLog.review_queue` lists the
+pending ones.
+
+Example:
+    >>> log = FeedbackLog(store, "review.jsonl", task=task, explainer=explainer)  # doctest: +SKIP
+    >>> log.record("Juan Soto hit a home run", "implausible", gold="plausible", verified=True,
+    ...            demo_ids=used_ids)  # doctest: +SKIP
+    >>> log.review_queue()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from amplify_agents.demonstrations import Demonstration, utc_now
+from amplify_agents.errors import LabelError
+from amplify_agents.explainers.base import Explainer
+from amplify_agents.rationales import RationaleTemplate, get_template
+from amplify_agents.stores import RationaleStore
+from amplify_agents.tasks import Task
+
+__all__ = [
+    "USEFULNESS_KEY",
+    "FEEDBACK_STRATEGY",
+    "Usefulness",
+    "usefulness_of",
+    "with_usage",
+    "record_usage",
+    "FeedbackItem",
+    "FeedbackOutcome",
+    "FeedbackLog",
+]
+
+log = logging.getLogger(__name__)
+
+USEFULNESS_KEY = "usefulness"
+"""Key of the usefulness counters in :attr:`Demonstration.extra`."""
+
+FEEDBACK_STRATEGY = "feedback"
+"""The ``strategy`` of demonstrations made from user feedback."""
+
+Status = Literal["pending", "stored", "rejected"]
+
+
+# ------------------------------------------------------------------------- usefulness
+@dataclass(frozen=True)
+class Usefulness:
+    """How often a demonstration was shown for an answer that turned out correct / wrong."""
+
+    correct: int = 0
+    wrong: int = 0
+    last_used: str | None = None
+
+    @property
+    def used(self) -> int:
+        """How many judged answers the demonstration was shown for."""
+        return self.correct + self.wrong
+
+    @property
+    def score(self) -> float:
+        """Laplace-smoothed share of correct answers, (correct + 1) / (used + 2).
+
+        An unused demonstration scores 0.5, so it ranks above one that was shown for
+        mostly wrong answers and below one shown for mostly correct answers.
+        """
+        return (self.correct + 1) / (self.used + 2)
+
+
+def usefulness_of(demo: Demonstration) -> Usefulness:
+    """The usefulness counters stored in ``demo.extra`` (zeros when there are none)."""
+    raw = demo.extra.get(USEFULNESS_KEY)
+    if not isinstance(raw, dict):
+        return Usefulness()
+    return Usefulness(int(raw.get("correct", 0)), int(raw.get("wrong", 0)), raw.get("last_used"))
+
+
+def with_usage(demo: Demonstration, *, correct: bool, when: str | None = None) -> Demonstration:
+    """A copy of ``demo`` with one more correct (or wrong) use counted; its id is unchanged."""
+    u = usefulness_of(demo)
+    counters = {
+        "correct": u.correct + int(correct),
+        "wrong": u.wrong + int(not correct),
+        "last_used": when or utc_now(),
+    }
+    return replace(demo, extra={**demo.extra, USEFULNESS_KEY: counters})
+
+
+def record_usage(store: RationaleStore, demo_ids: Iterable[str], *, correct: bool) -> list[str]:
+    """Count one correct (or wrong) answer for each stored demonstration in ``demo_ids``.
+
+    Read-modify-upsert: ids that are not stored are ignored. Returns the ids updated.
+    Two processes counting the same demonstration at the same moment can lose one count
+    (there is no transaction around the read and the write); the counters are a
+    ranking signal, not an audit trail.
+    """
+    demos = store.get_many(list(dict.fromkeys(demo_ids)))
+    if not demos:
+        return []
+    when = utc_now()
+    updated = [with_usage(d, correct=correct, when=when) for d in demos]
+    return store.add(updated)
+
+
+# --------------------------------------------------------------------------- feedback
+@dataclass
+class FeedbackItem:
+    """One piece of feedback, as kept in the review file.
+
+    Attributes:
+        query: the user's input.
+        answer: the answer the system gave.
+        gold: the correct label according to the user (None when not given).
+        verified: whether ``gold`` was checked (by a trusted source or a reviewer).
+        user_id: who gave it.
+        demo_ids: the demonstrations that were in the prompt of the answer.
+        created_at: when it was recorded (ISO-8601, UTC).
+        status: ``pending`` (in the review queue), ``stored`` (a demonstration was added)
+            or ``rejected``.
+        reason: why it is pending or rejected.
+        demo_id: the demonstration made from it, once stored.
+        feedback_id: a stable id of this feedback.
+    """
+
+    query: str
+    answer: str
+    gold: str | None = None
+    verified: bool = False
+    user_id: str | None = None
+    demo_ids: list[str] = field(default_factory=list)
+    created_at: str = field(default_factory=utc_now)
+    status: Status = "pending"
+    reason: str = ""
+    demo_id: str | None = None
+    feedback_id: str = ""
+
+    def __post_init__(self) -> None:
+        self.demo_ids = list(self.demo_ids)
+        if not self.feedback_id:
+            key = json.dumps([self.query, self.answer, self.gold, self.user_id, self.created_at])
+            self.feedback_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (one line of the review file)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FeedbackItem:
+        """Rebuild from :meth:`to_dict` (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass(frozen=True)
+class FeedbackOutcome:
+    """What :meth:`FeedbackLog.record` or :meth:`FeedbackLog.approve` did.
+
+    Attributes:
+        item: the feedback as logged.
+        stored: a demonstration was added to the store (its id is ``demo_id``).
+        queued: the feedback waits in the review queue (``item.reason`` says why).
+        correct: whether the answer matched the gold label (None when unknown or not counted).
+        usage_updated: ids of the demonstrations whose usefulness counters changed.
+    """
+
+    item: FeedbackItem
+    stored: bool
+    queued: bool
+    correct: bool | None
+    usage_updated: list[str]
+
+    @property
+    def demo_id(self) -> str | None:
+        return self.item.demo_id
+
+
+class FeedbackLog:
+    """Route user feedback: verified → store (with an explained rationale), unverified → review.
+
+    Args:
+        store: the rationale store the answering prompt retrieves from.
+        review_path: the JSONL review file (created on first write).
+        task: the task (or its name) the demonstrations belong to; a :class:`Task`
+            also gives the label space that gold labels are checked against.
+        explainer: writes the rationale of each stored demonstration (explaining the gold
+            label). Without one, verified feedback waits in the review queue.
+        labels: the label space, when ``task`` is a name (None: gold labels are not checked).
+        template: the rationale template (default: the builder's choice for the explainer).
+        model_id: recorded as the explained model (default: the explainer's model name).
+        count_unverified: also count usefulness from unverified feedback that has a gold
+            label. Off by default: an unchecked claim should not decide evictions.
+    """
+
+    def __init__(
+        self,
+        store: RationaleStore,
+        review_path: str | os.PathLike[str],
+        *,
+        task: Task | str = "default",
+        explainer: Explainer | None = None,
+        labels: Sequence[str] | None = None,
+        template: str | RationaleTemplate | None = None,
+        model_id: str | None = None,
+        count_unverified: bool = False,
+    ) -> None:
+        self.store = store
+        self.review_path = Path(review_path)
+        self.task_name = task.name if isinstance(task, Task) else str(task)
+        self.labels: tuple[str, ...] | None = (
+            tuple(task.labels) if isinstance(task, Task) else (tuple(labels) if labels is not None else None)
+        )
+        self.explainer = explainer
+        self._template_choice = template
+        loaded = getattr(explainer, "loaded", None)
+        self.model_id = model_id if model_id is not None else (getattr(loaded, "name", "") or "")
+        self.count_unverified = count_unverified
+
+    # ------------------------------------------------------------------ public
+    def record(
+        self,
+        query: str,
+        answer: str,
+        gold: str | None = None,
+        verified: bool = False,
+        user_id: str | None = None,
+        demo_ids: Sequence[str] = (),
+    ) -> FeedbackOutcome:
+        """Log one piece of feedback and act on it.
+
+        Verified feedback with a gold label becomes a demonstration in the store; any
+        other feedback is appended to the review queue. When the gold label is known
+        (and verified, unless ``count_unverified``) the demonstrations in ``demo_ids``
+        get one correct or one wrong use counted.
+
+        Raises:
+            ValueError: an empty query or answer.
+            LabelError: a gold label outside the label space.
+        """
+        if not str(query).strip():
+            raise ValueError("Feedback needs the query text: it is what a demonstration would show.")
+        if not str(answer).strip():
+            raise ValueError("Feedback needs the answer that was given.")
+        if gold is not None:
+            gold = self._check_gold(gold)
+        item = FeedbackItem(
+            query=str(query),
+            answer=str(answer),
+            gold=gold,
+            verified=bool(verified),
+            user_id=user_id,
+            demo_ids=list(demo_ids),
+        )
+        counted = gold is not None and (verified or self.count_unverified)
+        correct = self._is_correct(answer, gold) if counted and gold is not None else None
+        usage = record_usage(self.store, item.demo_ids, correct=correct) if correct is not None else []
+
+        if verified and gold is not None:
+            reason = self._store_item(item)
+            if reason is None:
+                self._append(item)
+                return FeedbackOutcome(item, stored=True, queued=False, correct=correct, usage_updated=usage)
+            item.reason = reason
+        elif gold is None:
+            item.reason = "no gold label: a reviewer must give one"
+        else:
+            item.reason = "unverified gold label"
+        item.status = "pending"
+        self._append(item)
+        return FeedbackOutcome(item, stored=False, queued=True, correct=correct, usage_updated=usage)
+
+    def review_queue(self) -> list[FeedbackItem]:
+        """The pending feedback, oldest first; :meth:`approve` and :meth:`reject` take its index."""
+        return [it for it in self.items() if it.status == "pending"]
+
+    def items(self) -> list[FeedbackItem]:
+        """Every logged feedback (pending, stored and rejected), in the order recorded."""
+        if not self.review_path.exists():
+            return []
+        out = []
+        for n, line in enumerate(self.review_path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                out.append(FeedbackItem.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as exc:
+                raise ValueError(f"{self.review_path}, line {n}: not a feedback record ({exc}).") from exc
+        return out
+
+    def approve(self, i: int | str, gold: str | None = None) -> FeedbackOutcome:
+        """Verify pending item ``i`` (index in :meth:`review_queue`, or its ``feedback_id``).
+
+        ``gold`` replaces the item's gold label (required when it has none). The item is
+        explained and stored, and its usefulness counts are recorded if they were not yet.
+
+        Raises:
+            IndexError / KeyError: no such pending item.
+            ValueError: no gold label; LabelError: a gold label outside the label space.
+        """
+        items = self.items()
+        target = self._find_pending(items, i)
+        new_gold = gold if gold is not None else target.gold
+        if new_gold is None:
+            raise ValueError(f"Feedback {target.feedback_id} has no gold label: pass gold= to approve it.")
+        new_gold = self._check_gold(new_gold)
+        counted_before = target.gold is not None and (target.verified or self.count_unverified)
+        target.gold, target.verified = new_gold, True
+        correct = self._is_correct(target.answer, new_gold)
+        usage = [] if counted_before else record_usage(self.store, target.demo_ids, correct=correct)
+        reason = self._store_item(target)
+        if reason is not None:
+            target.reason = reason
+            self._rewrite(items)
+            return FeedbackOutcome(target, stored=False, queued=True, correct=correct, usage_updated=usage)
+        target.reason = ""
+        self._rewrite(items)
+        return FeedbackOutcome(target, stored=True, queued=False, correct=correct, usage_updated=usage)
+
+    def reject(self, i: int | str, reason: str = "rejected by reviewer") -> FeedbackItem:
+        """Mark pending item ``i`` as rejected: it leaves the queue and never enters the store."""
+        items = self.items()
+        target = self._find_pending(items, i)
+        target.status, target.reason = "rejected", reason
+        self._rewrite(items)
+        return target
+
+    # ----------------------------------------------------------------- helpers
+    def _check_gold(self, gold: str) -> str:
+        gold = str(gold).strip()
+        if not gold:
+            raise ValueError("An empty gold label: pass None when the correct answer is unknown.")
+        if self.labels is not None and gold not in self.labels:
+            raise LabelError(f"Gold label {gold!r} is not in the label space {list(self.labels)}.")
+        return gold
+
+    def _is_correct(self, answer: str, gold: str) -> bool:
+        if self.labels is not None:
+            from amplify_agents.models.parsing import parse_answer
+
+            parsed = answer.strip() if answer.strip() in self.labels else parse_answer(answer, self.labels)
+            return parsed == gold
+        return answer.strip().casefold() == gold.strip().casefold()
+
+    def _resolved_template(self) -> RationaleTemplate:
+        if self._template_choice is not None:
+            return get_template(self._template_choice)
+        from amplify_agents.builder import default_template_for
+
+        assert self.explainer is not None
+        return default_template_for(self.explainer)
+
+    def _store_item(self, item: FeedbackItem) -> str | None:
+        """Explain and store ``item``; return None on success, else why it was not stored."""
+        if self.explainer is None:
+            return "no explainer configured to write the rationale"
+        assert item.gold is not None
+        template = self._resolved_template()
+        exp = self.explainer.explain([item.query], [item.gold])[0]
+        if not exp.ok:
+            return f"unusable explanation: {exp.degenerate or 'no keywords'}"
+        if template.needs_explanation:
+            rationale = template.render(
+                item.gold, exp.top_words, explanation=exp.generated_text or "", p=exp.settings.get("p")
+            )
+        else:
+            rationale = template.render(item.gold, exp.top_words_in_text_order)
+        example_id = "feedback-" + hashlib.sha256(item.query.encode("utf-8")).hexdigest()[:16]
+        demo = Demonstration(
+            input=item.query,
+            label=item.gold,
+            rationale=rationale,
+            task=self.task_name,
+            keywords=list(exp.top_words),
+            explainer=self.explainer.name,
+            explainer_settings=self.explainer.settings,
+            model_id=self.model_id,
+            strategy=FEEDBACK_STRATEGY,
+            k=self.explainer.k,
+            template_id=template.id,
+            scores={"prediction": item.answer, "correct": self._is_correct(item.answer, item.gold)},
+            example_id=example_id,
+            extra={"source": "feedback", "feedback_id": item.feedback_id, "user_id": item.user_id},
+        )
+        existing = self.store.get(demo.demo_id)
+        if existing is not None:
+            # The same query and label again: keep the counters the stored copy gathered.
+            demo = replace(demo, extra={**existing.extra, **demo.extra})
+        [item.demo_id] = self.store.add([demo])
+        item.status = "stored"
+        return None
+
+    def _find_pending(self, items: list[FeedbackItem], i: int | str) -> FeedbackItem:
+        pending = [it for it in items if it.status == "pending"]
+        if isinstance(i, str):
+            for it in pending:
+                if it.feedback_id == i:
+                    return it
+            raise KeyError(f"No pending feedback with id {i!r}.")
+        if not -len(pending) <= i < len(pending):
+            raise IndexError(f"Review queue index {i} out of range: {len(pending)} item(s) pending.")
+        return pending[i]
+
+    def _append(self, item: FeedbackItem) -> None:
+        self.review_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.review_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+
+    def _rewrite(self, items: list[FeedbackItem]) -> None:
+        # Temporary file + rename: an interrupted approval never truncates the log.
+        self.review_path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".feedback-", suffix=".jsonl", dir=self.review_path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for it in items:
+                    fh.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
+            os.replace(tmp, self.review_path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)

@@ -1,0 +1,577 @@
+"""The improvement loop: evaluate on validation, explain the errors, add them, repeat.
+
+:func:`improve` runs Self-AMPLIFY's idea as a loop over a labelled validation split:
+
+1. **evaluate**: every validation item is label-scored by the SLM with demonstrations
+   from the store, retrieved per item by :class:`~amplify_agents.selectors.AmplifyExampleSelector`
+   (``demo_setting="retrieved"``) or one label-balanced set per round (``"fixed"``).
+   An item is never shown its own demonstration (filtered by example id and input
+   text), so adding an item cannot make it "correct" by copying its label;
+2. **record** accuracy, balanced accuracy and the predicted-label distribution;
+3. **stop** when accuracy has not improved by more than ``min_delta`` over the best so
+   far for ``patience`` rounds, or when there is nothing left to add;
+4. **add** up to ``n_per_round`` of the round's errors (``strategy="error"``, or the most
+   confidently wrong first with ``"h-mcs"``), label-balanced, each explained for its gold
+   label by the explainer and stored as a demonstration. Only items with verified gold
+   labels are added: validation examples are labelled; one whose
+   ``fields["verified"]`` is ``False`` is skipped.
+
+**Leakage guard.** A validation item that is also in the test split (same id, or same
+input after :func:`~amplify_agents.hygiene.normalize_text`) is never added:
+``on_overlap="skip"`` (default) counts and skips it, ``"raise"`` refuses to start.
+
+The loop evaluates ``rounds + 1`` times (round 0 is the store as given; round r > 0
+follows the r-th addition) and adds at most ``rounds`` times. The history is returned
+as an :class:`ImproveHistory` and, for a store in a local directory, appended to a
+JSON file beside it (``<dir>/<store>.improve-history.json``; see :func:`history_path_for`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from amplify_agents.builder import BuildConfig, DemonstrationBuilder
+from amplify_agents.demonstrations import Demonstration, utc_now
+from amplify_agents.errors import AmplifyError
+from amplify_agents.explainers.base import Explainer
+from amplify_agents.framing import Frame
+from amplify_agents.hygiene import normalize_text
+from amplify_agents.models.loading import LoadedModel
+from amplify_agents.models.scoring import LabelScorer
+from amplify_agents.prompts import build_text_prompt
+from amplify_agents.rationales import RationaleTemplate
+from amplify_agents.selection import Prediction, SLMPredictor, select
+from amplify_agents.selectors import AmplifyExampleSelector
+from amplify_agents.stores import RationaleStore
+from amplify_agents.tasks import Example, Task
+
+__all__ = [
+    "IMPROVE_STRATEGIES",
+    "DataLeakageError",
+    "ImproveHistory",
+    "RoundRecord",
+    "history_path_for",
+    "improve",
+    "load_histories",
+]
+
+log = logging.getLogger(__name__)
+
+IMPROVE_STRATEGIES: tuple[str, ...] = ("error", "h-mcs", "l-mcs")
+"""Strategies that pick among the round's errors."""
+
+HISTORY_FORMAT = "amplify-agents-improve/1"
+
+
+class DataLeakageError(AmplifyError, ValueError):
+    """Validation items that are also test items would have entered the store."""
+
+
+# ------------------------------------------------------------------------------ history
+@dataclass
+class RoundRecord:
+    """One evaluation of the validation split, and what was added after it.
+
+    Attributes:
+        round: 0 for the store as given, r after the r-th addition.
+        accuracy / balanced_accuracy: on the validation items.
+        n_items / n_errors: validation items, and how many the model got wrong.
+        pred_dist: share of each predicted label.
+        store_size: demonstrations of the task in the store when evaluated.
+        added: ids of the demonstrations added after this evaluation.
+        added_examples: the validation example ids they were made from.
+        guarded: errors not added because the item is also in the test split.
+        already_stored: errors whose demonstration was already in the store.
+        unverified: errors not added because their gold label is not verified.
+        unusable: errors whose explanation was unusable (degenerate, no keywords).
+        items: per item ``{"id", "gold", "pred", "correct"}``.
+        seconds: time spent evaluating and adding.
+    """
+
+    round: int
+    accuracy: float
+    balanced_accuracy: float
+    n_items: int
+    n_errors: int
+    pred_dist: dict[str, float]
+    store_size: int
+    added: list[str] = field(default_factory=list)
+    added_examples: list[str] = field(default_factory=list)
+    guarded: int = 0
+    already_stored: int = 0
+    unverified: int = 0
+    unusable: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def wrong_ids(self) -> set[str]:
+        """Ids of the validation items predicted wrongly in this round."""
+        return {it["id"] for it in self.items if not it["correct"]}
+
+
+@dataclass
+class ImproveHistory:
+    """The rounds of one :func:`improve` run.
+
+    Attributes:
+        task / store: names.
+        settings: the run's settings (rounds, n_per_round, k, patience, strategy, ...).
+        rounds: one :class:`RoundRecord` per evaluation.
+        guarded_items: validation ids also found in the test split (never added).
+        store_test_overlap: demonstrations already in the store whose example is a test item
+            (they were there before this run; reported, not removed).
+        stop_reason: why the loop ended.
+        best_round: the round with the best accuracy (the earliest among ties).
+        removed: ids deleted by ``keep_best`` (added after the best round).
+        started_at / finished_at: ISO-8601 UTC times.
+    """
+
+    task: str
+    store: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    rounds: list[RoundRecord] = field(default_factory=list)
+    guarded_items: list[str] = field(default_factory=list)
+    store_test_overlap: int = 0
+    stop_reason: str = ""
+    best_round: int = 0
+    removed: list[str] = field(default_factory=list)
+    started_at: str = field(default_factory=utc_now)
+    finished_at: str = ""
+
+    @property
+    def accuracies(self) -> list[float]:
+        """Validation accuracy per round."""
+        return [r.accuracy for r in self.rounds]
+
+    @property
+    def added_ids(self) -> list[str]:
+        """Every demonstration id added by the run, in order (including any removed by keep_best)."""
+        return [i for r in self.rounds for i in r.added]
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason not in ("", "completed")
+
+    def table(self) -> str:
+        """A plain-text table, one row per round."""
+        head = (
+            f"{'round':>5} {'acc':>7} {'bal.acc':>8} {'errors':>7} {'store':>6} {'added':>6} {'guarded':>8}"
+        )
+        lines = [head]
+        for r in self.rounds:
+            lines.append(
+                f"{r.round:>5} {100 * r.accuracy:>6.1f}% {100 * r.balanced_accuracy:>7.1f}% "
+                f"{r.n_errors:>7} {r.store_size:>6} {len(r.added):>6} {r.guarded:>8}"
+            )
+        lines.append(f"best round {self.best_round}; stopped: {self.stop_reason}")
+        if self.guarded_items:
+            lines.append(f"{len(self.guarded_items)} validation item(s) are also test items: never added")
+        if self.removed:
+            lines.append(f"keep_best removed {len(self.removed)} demonstration(s) added after the best round")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ImproveHistory:
+        """Rebuild from :meth:`to_dict`."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        round_fields = {f.name for f in fields(RoundRecord)}
+        values["rounds"] = [
+            RoundRecord(**{k: v for k, v in r.items() if k in round_fields}) for r in data.get("rounds", [])
+        ]
+        return cls(**values)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Append this run to the history file at ``path`` (a JSON list of runs), atomically."""
+        path = Path(path)
+        runs = _read_runs(path)
+        runs = [r for r in runs if r.get("started_at") != self.started_at] + [self.to_dict()]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".improve-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"format": HISTORY_FORMAT, "runs": runs}, fh, indent=1, allow_nan=True)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+
+def _read_runs(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or data.get("format") != HISTORY_FORMAT:
+        raise ValueError(f"{path} is not an improve history file (format {data.get('format')!r}).")
+    return list(data.get("runs", []))
+
+
+def history_path_for(store: RationaleStore) -> Path | None:
+    """Where :func:`improve` keeps the history of a store: beside its Chroma directory.
+
+    ``<persist_directory>/<store name>.improve-history.json`` for a store in a local
+    directory; None for an in-memory or server store (pass ``history_path=`` then).
+    """
+    try:
+        settings = store.client.get_settings()
+    except Exception:  # noqa: BLE001 - a client without settings (a server proxy, a fake)
+        return None
+    if not getattr(settings, "is_persistent", False) or not getattr(settings, "persist_directory", None):
+        return None
+    return Path(settings.persist_directory) / f"{store.name}.improve-history.json"
+
+
+def load_histories(source: RationaleStore | str | os.PathLike[str]) -> list[ImproveHistory]:
+    """Every improve run recorded for a store (or in a history file), oldest first."""
+    path = history_path_for(source) if isinstance(source, RationaleStore) else Path(source)
+    if path is None:
+        return []
+    return [ImproveHistory.from_dict(r) for r in _read_runs(path)]
+
+
+# --------------------------------------------------------------------------------- loop
+def improve(
+    task: Task,
+    store: RationaleStore,
+    slm: LoadedModel,
+    explainer: Explainer,
+    validation: Task | Sequence[Example],
+    test: Task | Sequence[Example] | None = None,
+    rounds: int = 3,
+    n_per_round: int = 4,
+    k: int = 4,
+    patience: int = 1,
+    *,
+    strategy: str = "error",
+    demo_setting: Literal["retrieved", "fixed"] = "retrieved",
+    min_delta: float = 0.0,
+    seed: int = 0,
+    frame: Frame | None = None,
+    template: str | RationaleTemplate | None = None,
+    selector_options: Mapping[str, Any] | None = None,
+    on_overlap: Literal["skip", "raise"] = "skip",
+    keep_best: bool = False,
+    history_path: str | os.PathLike[str] | None | Literal["auto"] = "auto",
+    batch_size: int = 16,
+    model_id: str | None = None,
+    progress: bool = False,
+) -> ImproveHistory:
+    """Grow ``store`` with explained validation errors until validation accuracy stops improving.
+
+    Args:
+        task: the task (name, label space, framing).
+        store: where demonstrations are retrieved from and added to.
+        slm: the model that answers (label scoring).
+        explainer: writes each added demonstration's rationale (for the gold label).
+        validation: labelled items to evaluate on and learn from.
+        test: the held-out split: none of its items (by id or normalized input) is ever added.
+        rounds: additions at most (evaluations: ``rounds + 1``).
+        n_per_round: demonstrations added per round at most.
+        k: demonstrations per prompt.
+        patience: stop after this many evaluations without improvement over the best.
+        strategy: "error" (any error), "h-mcs" (most confidently wrong first) or "l-mcs".
+        demo_setting: "retrieved" (per item, by the selector) or "fixed" (one set per round).
+        min_delta: an improvement must exceed this to count.
+        seed: orders ties in the selection of errors (round r uses ``seed + r``).
+        frame: prompt layout (default: the task's).
+        template: rationale template (default: the builder's choice for the explainer).
+        selector_options: extra :class:`AmplifyExampleSelector` options (mmr, mcs_weight, ...).
+        on_overlap: "skip" validation items that are test items, or "raise" DataLeakageError.
+        keep_best: at the end, delete what was added after the best round (when the last was not the best).
+        history_path: where to append the history; "auto" = :func:`history_path_for`; None = nowhere.
+        batch_size: rows per forward pass when scoring labels.
+        model_id: recorded on the demonstrations (default: the SLM's name).
+        progress: show a progress bar over rounds.
+
+    Returns:
+        The :class:`ImproveHistory` (also saved, see ``history_path``).
+
+    Raises:
+        ValueError: bad arguments (an unknown strategy, an empty validation split, ...).
+        DataLeakageError: ``on_overlap="raise"`` and some validation item is a test item.
+    """
+    if strategy not in IMPROVE_STRATEGIES:
+        raise ValueError(
+            f"improve() learns from errors: strategy must be one of {IMPROVE_STRATEGIES}, got {strategy!r}."
+        )
+    if demo_setting not in ("retrieved", "fixed"):
+        raise ValueError(f"demo_setting must be 'retrieved' or 'fixed', got {demo_setting!r}.")
+    if on_overlap not in ("skip", "raise"):
+        raise ValueError(f"on_overlap must be 'skip' or 'raise', got {on_overlap!r}.")
+    for name, value in (("rounds", rounds), ("n_per_round", n_per_round), ("k", k), ("patience", patience)):
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}.")
+    val_examples = list(validation)
+    if not val_examples:
+        raise ValueError("The validation split is empty: improve() needs labelled items to evaluate on.")
+    test_examples = list(test) if test is not None else []
+    frame = frame or Frame.from_task(task)
+
+    # --- leakage guard: by id and by normalized input text
+    test_ids = {ex.id for ex in test_examples}
+    test_texts = {normalize_text(ex.input) for ex in test_examples}
+    guarded = [ex.id for ex in val_examples if ex.id in test_ids or normalize_text(ex.input) in test_texts]
+    if guarded and on_overlap == "raise":
+        raise DataLeakageError(
+            f"{len(guarded)} validation item(s) are also in the test split (by id or input text), e.g. "
+            f"{guarded[:5]}: they would leak into the store. Split without overlap, or pass "
+            "on_overlap='skip'."
+        )
+    if guarded:
+        log.warning(
+            "%d validation item(s) are also test items: they are evaluated but never added.", len(guarded)
+        )
+    guarded_set = set(guarded)
+
+    history = ImproveHistory(
+        task=task.name,
+        store=store.name,
+        settings={
+            "rounds": rounds,
+            "n_per_round": n_per_round,
+            "k": k,
+            "patience": patience,
+            "strategy": strategy,
+            "demo_setting": demo_setting,
+            "min_delta": min_delta,
+            "seed": seed,
+            "explainer": explainer.name,
+            "model": slm.name,
+            "n_validation": len(val_examples),
+            "n_test": len(test_examples),
+            "keep_best": keep_best,
+        },
+        guarded_items=guarded,
+    )
+    task_filter = {"task": task.name}
+    if test_examples:
+        history.store_test_overlap = sum(
+            d.example_id in test_ids or normalize_text(d.input) in test_texts
+            for d in store.list(where=task_filter)
+        )
+        if history.store_test_overlap:
+            log.warning(
+                "The store already holds %d demonstration(s) of test items.", history.store_test_overlap
+            )
+
+    scorer = LabelScorer(slm, batch_size=batch_size, label_prefix=frame.label_prefix)
+    # The builder gives the same ids, templates and rendering as a built store.
+    builder = DemonstrationBuilder(
+        task,
+        SLMPredictor(slm, task.labels, frame),
+        explainer,
+        store,
+        BuildConfig(strategy=strategy, n=n_per_round, seed=seed, template=template),
+        model_id=model_id or slm.name,
+        progress=False,
+    )
+    options = dict(selector_options or {})
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=rounds + 1, desc="improve", unit="round", disable=not progress)
+    best_acc = float("-inf")
+    stale = 0
+    history.stop_reason = "completed"
+    for r in range(rounds + 1):
+        t = time.perf_counter()
+        preds = _evaluate(
+            task, store, scorer, val_examples, frame=frame, k=k, demo_setting=demo_setting, options=options
+        )
+        record = _round_record(r, task, preds, store.count(task_filter))
+        record.seconds["evaluate"] = round(time.perf_counter() - t, 3)
+        history.rounds.append(record)
+        bar.update(1)
+        bar.set_postfix_str(f"acc={record.accuracy:.3f}")
+
+        if record.accuracy > best_acc + min_delta:
+            best_acc, history.best_round, stale = record.accuracy, r, 0
+        elif r > 0:
+            stale += 1
+        if r == rounds:
+            break
+        if stale >= patience:
+            history.stop_reason = f"no improvement for {stale} round(s) (patience {patience})"
+            break
+        if record.n_errors == 0:
+            history.stop_reason = "every validation item is correct"
+            break
+        t = time.perf_counter()
+        _add_errors(
+            builder,
+            store,
+            preds,
+            record,
+            guarded_set,
+            n_per_round=n_per_round,
+            strategy=strategy,
+            seed=seed + r,
+            round_no=r,
+        )
+        record.seconds["add"] = round(time.perf_counter() - t, 3)
+        if not record.added:
+            history.stop_reason = "no new validation errors to add"
+            break
+    bar.close()
+
+    if keep_best and history.best_round < len(history.rounds) - 1:
+        # Demonstrations added after the best evaluation did not help: take them back.
+        history.removed = [i for rec in history.rounds[history.best_round :] for i in rec.added]
+        store.delete(history.removed)
+    history.finished_at = utc_now()
+    path = history_path_for(store) if history_path == "auto" else history_path
+    if path is not None:
+        history.save(path)
+    return history
+
+
+def _not_self(example: Example) -> dict[str, Any]:
+    """A Chroma filter excluding an item's own demonstration (by example id and by input)."""
+    return {"$and": [{"example_id": {"$ne": example.id}}, {"input": {"$ne": example.input}}]}
+
+
+def _evaluate(
+    task: Task,
+    store: RationaleStore,
+    scorer: LabelScorer,
+    examples: list[Example],
+    *,
+    frame: Frame,
+    k: int,
+    demo_setting: str,
+    options: dict[str, Any],
+) -> list[Prediction]:
+    """Label-score every example with its demonstrations; return the predictions."""
+    has_demos = store.count({"task": task.name}) > 0
+    fixed = _fixed_demos(store, task, k) if demo_setting == "fixed" and has_demos else []
+    prompts: list[str] = []
+    for ex in examples:
+        if not has_demos:
+            demos: list[Demonstration] = []
+        elif demo_setting == "retrieved":
+            selector = AmplifyExampleSelector(
+                store, k=k, task=task.name, where=_not_self(ex), frame=frame, **options
+            )
+            demos = selector.select_demonstrations(ex.input)
+        else:
+            own = normalize_text(ex.input)
+            demos = [d for d in fixed if d.example_id != ex.id and normalize_text(d.input) != own][:k]
+        prompts.append(build_text_prompt(ex.input, [d.to_example() for d in demos], frame))
+    shared = all(ex.choices is None for ex in examples)
+    scores = scorer.score(prompts, task.labels if shared else [task.labels_for(ex) for ex in examples])
+    out = []
+    for ex, s in zip(examples, scores, strict=True):
+        allowed = set(task.labels_for(ex))
+        out.append(Prediction(ex, s.predicted if s.predicted in allowed else None, dict(s.probs)))
+    return out
+
+
+def _fixed_demos(store: RationaleStore, task: Task, k: int) -> list[Demonstration]:
+    """One demo set per round: label-balanced, most useful then newest first.
+
+    ``k + 1`` are kept so an item that is itself among them still gets ``k`` others.
+    """
+    from amplify_agents.feedback import usefulness_of
+
+    demos = sorted(
+        store.list(where={"task": task.name}),
+        key=lambda d: (usefulness_of(d).score, d.created_at),
+        reverse=True,
+    )
+    by_label: dict[str, list[Demonstration]] = {}
+    for d in demos:
+        by_label.setdefault(d.label, []).append(d)
+    chosen: list[Demonstration] = []
+    depth = 0
+    while len(chosen) < k + 1 and any(depth < len(v) for v in by_label.values()):
+        for members in by_label.values():
+            if depth < len(members) and len(chosen) < k + 1:
+                chosen.append(members[depth])
+        depth += 1
+    return chosen
+
+
+def _round_record(r: int, task: Task, preds: list[Prediction], store_size: int) -> RoundRecord:
+    from amplify_agents.eval import stats
+
+    gold = [p.example.label for p in preds]
+    predicted = [p.predicted for p in preds]
+    return RoundRecord(
+        round=r,
+        accuracy=stats.accuracy(gold, predicted),
+        balanced_accuracy=stats.balanced_accuracy(gold, predicted),
+        n_items=len(preds),
+        n_errors=sum(not p.correct for p in preds),
+        pred_dist=stats.label_distribution(predicted, task.labels),
+        store_size=store_size,
+        items=[
+            {"id": p.example.id, "gold": p.example.label, "pred": p.predicted, "correct": p.correct}
+            for p in preds
+        ],
+    )
+
+
+def _add_errors(
+    builder: DemonstrationBuilder,
+    store: RationaleStore,
+    preds: list[Prediction],
+    record: RoundRecord,
+    guarded: set[str],
+    *,
+    n_per_round: int,
+    strategy: str,
+    seed: int,
+    round_no: int,
+) -> None:
+    """Explain up to ``n_per_round`` eligible errors and store them; fill ``record``'s counts."""
+    errors = [p for p in preds if not p.correct and p.predicted is not None]
+    eligible: list[Prediction] = []
+    counts: Counter[str] = Counter()
+    skeletons = {p.example.id: builder.skeleton(p) for p in errors}
+    stored = store.has([s.demo_id for s in skeletons.values()])
+    for p in errors:
+        if p.example.id in guarded:
+            counts["guarded"] += 1
+        elif p.example.fields.get("verified") is False:
+            counts["unverified"] += 1
+        elif skeletons[p.example.id].demo_id in stored:
+            counts["already_stored"] += 1
+        else:
+            eligible.append(p)
+    record.guarded = counts["guarded"]
+    record.unverified = counts["unverified"]
+    record.already_stored = counts["already_stored"]
+    if not eligible:
+        return
+    # Errors only: no label-balance fill with correct items (those were not errors).
+    chosen = select(
+        eligible, strategy, n_per_round, seed=seed, balanced=True, fill_missing_labels=False
+    ).chosen
+    explanations = builder.explainer.explain(
+        [p.example.input for p in chosen], [p.example.label for p in chosen]
+    )
+    demos = []
+    for p, exp in zip(chosen, explanations, strict=True):
+        if not exp.ok:
+            record.unusable += 1
+            continue
+        demo = builder.render(skeletons[p.example.id], exp, None)
+        extra = {**demo.extra, "source": "improve", "round": round_no}
+        demos.append(replace(demo, extra=extra))
+    if demos:
+        record.added = store.add(demos)
+        record.added_examples = [d.example_id for d in demos]

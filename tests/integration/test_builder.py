@@ -196,3 +196,35 @@ def test_build_killed_midway_resumes_to_exactly_the_expected_ids(tmp_path, bigbe
     store = RationaleStore.local("resume", tmp_path / "resumed")
     ids = {d.demo_id for d in store.list()}
     assert ids == expected and store.count() == 6  # none lost, none duplicated
+
+
+@pytest.mark.parametrize("family", ["self_gradient", "self_perturbation", "self_topk", "self_exp"])
+def test_self_amplify_families_build_through_the_same_builder(tmp_path, sports, slm_predictor, gemma, family) -> None:
+    from amplify_agents.explainers.captum_layer import GradientXActivation
+    from amplify_agents.explainers.perturbation import FeatureAblation
+    from amplify_agents.explainers.self_reported import SelfExplanation, SelfTopK
+    from amplify_agents.rationales import P_STEP, SELF_TOPK
+
+    task, pool = sports
+    frame = Frame.from_task(task)
+    explainer = {
+        "self_gradient": lambda: GradientXActivation(gemma, task.labels, frame, k=3),
+        "self_perturbation": lambda: FeatureAblation(gemma, task.labels, frame, k=3),
+        "self_topk": lambda: SelfTopK(gemma, task.labels, frame, k=3),
+        "self_exp": lambda: SelfExplanation(gemma, task.labels, frame),
+    }[family]()
+    store = _store(tmp_path)
+    cfg = BuildConfig(strategy="success", n=2, seed=0)
+    report = DemonstrationBuilder(task, slm_predictor, explainer, store, cfg, progress=False).run(pool.examples)
+    demos = store.get_many(report.demo_ids)
+    assert demos, report.table()
+    for d in demos:
+        assert d.explainer == explainer.name and d.model_id == "gemma-3-270m" and d.strategy == "success"
+        if family == "self_exp":
+            assert d.template_id == P_STEP.id and d.rationale.endswith(f"therefore the answer is {d.label}.")
+            assert len(d.rationale) > len(P_STEP.render(d.label, explanation="", p=3))
+        else:
+            words = {w.text.lower() for w in split_words(d.input)}
+            assert d.keywords and {w.lower() for w in d.keywords} <= words  # keywords come from the input
+            template = SELF_TOPK if family == "self_topk" else AMPLIFY
+            assert d.template_id == template.id and d.label in d.rationale

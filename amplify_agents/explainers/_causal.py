@@ -279,9 +279,7 @@ class TargetLogProb(nn.Module):
         label_ids: torch.Tensor,
         label_mask: torch.Tensor,
     ) -> torch.Tensor:
-        hidden = self.lm.base_model(
-            inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False
-        )
+        hidden = self.lm.base_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
         return label_logprob_from_hidden(self.lm, hidden.last_hidden_state, label_pos, label_ids, label_mask)
 
 
@@ -316,9 +314,7 @@ class RowScorer:
         return self._cache[1]
 
     @torch.no_grad()
-    def score(
-        self, head: Sequence[int], suffixes: Sequence[Sequence[int]], label_ids: Sequence[int]
-    ) -> torch.Tensor:
+    def score(self, head: Sequence[int], suffixes: Sequence[Sequence[int]], label_ids: Sequence[int]) -> torch.Tensor:
         """``[len(suffixes)]`` summed log-prob of ``label_ids`` after ``head + suffix``."""
         use_cache = len(head) >= self.min_prefix_tokens
         prefix = self._prefix_cache(head) if use_cache else None
@@ -328,9 +324,7 @@ class RowScorer:
             chunk = suffixes[start : start + self.batch_size]
             rows = [head_part + list(s) + list(label_ids) for s in chunk]
             starts = [len(head_part) + len(s) for s in chunk]
-            batch = make_rows(
-                rows, starts, self.pad, self.loaded.device, prefix_len=len(head) if use_cache else 0
-            )
+            batch = make_rows(rows, starts, self.pad, self.loaded.device, prefix_len=len(head) if use_cache else 0)
             kwargs: dict[str, Any] = {
                 "input_ids": batch.input_ids,
                 "attention_mask": batch.attention_mask,

@@ -242,10 +242,13 @@ class GradientShap(CausalGradientExplainer):
     baseline, the same seed), so results do not depend on how inputs are batched.
 
     Why not ``LayerGradientShap`` on the token ids: Captum's layer variant interpolates
-    and noises the layer's *inputs*, here integer token ids: its random coefficients are
-    cast to the ids' integer dtype (all 0), so every gradient would be taken at the
-    baseline. Running Captum's ``GradientShap`` on the embedding vectors (passed as
-    ``inputs_embeds``) computes what LayerGradientShap on the embedding layer means.
+    and noises the layer's *inputs*, here integer token ids. Given the ids it fails (its
+    noise step turns them into floats, which ``nn.Embedding`` rejects); through Captum's
+    ``LLMGradientAttribution`` (which feeds a 0/1 indicator and maps every value != 1 to
+    the baseline token) every interpolated point is the baseline sequence itself, so all
+    gradients are taken at the baseline. Running Captum's ``GradientShap`` on the
+    embedding vectors (passed as ``inputs_embeds``) computes what LayerGradientShap on
+    the embedding layer means.
 
     Args:
         n_samples: random points per input (Captum's default 5 is noisy; 20 here).

@@ -107,9 +107,7 @@ class CausalPerturbationExplainer(Explainer):
         self.perturbations_per_eval = perturbations_per_eval
         self.seed = seed
         self.max_length = max_length or context_length(loaded)
-        self.scorer = RowScorer(
-            loaded, batch_size=perturbations_per_eval, min_prefix_tokens=min_prefix_tokens
-        )
+        self.scorer = RowScorer(loaded, batch_size=perturbations_per_eval, min_prefix_tokens=min_prefix_tokens)
         self.pad_id = pad_id(loaded)
 
     # ----------------------------------------------------------------- plumbing

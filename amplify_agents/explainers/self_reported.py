@@ -36,9 +36,7 @@ from amplify_agents.models.loading import LoadedModel
 
 __all__ = ["SelfExplanation", "SelfTopK", "parse_keywords"]
 
-DEFAULT_TOPK_TEMPLATE = (
-    "{prompt}{answer}\nThe {k} most important keywords in the question for this answer are:"
-)
+DEFAULT_TOPK_TEMPLATE = "{prompt}{answer}\nThe {k} most important keywords in the question for this answer are:"
 DEFAULT_EXP_TEMPLATE = "{prompt}{answer}\nExplanation of this answer in {p} steps, one sentence per step:\n"
 
 # Bullets, numbering and quotes around a listed keyword.

@@ -60,9 +60,7 @@ def explain_capturing(explainer, text: str, target: str):
 def test_target_forward_matches_label_scorer(gemma, snarks) -> None:
     task, frame, (ex, _) = snarks
     item = encode_item(gemma, frame, ex.input, ex.label, max_length=10_000)
-    [ref] = LabelScorer(gemma, label_prefix=frame.label_prefix).score(
-        [frame.render(ex.input)[0]], task.labels
-    )
+    [ref] = LabelScorer(gemma, label_prefix=frame.label_prefix).score([frame.render(ex.input)[0]], task.labels)
     expected = ref.logprobs[task.labels.index(ex.label)]
     batch = make_rows([item.ids], [len(item.prompt_ids)], 0, gemma.device)
     with torch.no_grad():

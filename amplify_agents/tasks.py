@@ -269,30 +269,20 @@ class Task:
         if shared:
             for r in records:
                 r.pop("choices", None)
-        task = cls.from_records(
+        task = _with_parse_problems(
+            cls,
             records,
-            name=task_name,
-            labels=tuple(label_order) if shared else None,
-            instruction=str(data.get("task_prefix", "")),
-            input_prefix=str(data.get("example_input_prefix", "\nQ: ")),
-            output_prefix=str(data.get("example_output_prefix", "\nA: ")),
-            on_error="skip",
+            pre_problems,
+            task_name,
+            {
+                "labels": tuple(label_order) if shared else None,
+                "instruction": str(data.get("task_prefix", "")),
+                "input_prefix": str(data.get("example_input_prefix", "\nQ: ")),
+                "output_prefix": str(data.get("example_output_prefix", "\nA: ")),
+                "on_error": on_error,
+            },
         )
-        # Merge the row problems found here with those found by from_records,
-        # reporting each row once with its most specific reason.
-        by_row = {p.row: p for p in task.problems}
-        by_row.update({p.row: p for p in pre_problems})
-        problems = sorted(by_row.values(), key=lambda p: p.row)
-        if problems and on_error == "raise":
-            listing = "; ".join(str(p) for p in problems[:20])
-            raise TaskFormatError(
-                f"{path}: {len(problems)} malformed example(s): {listing}. "
-                f"Fix them, or pass on_error='skip' to load the rest.",
-                problems,
-            )
-        if not shared:
-            task = replace(task, labels=tuple(label_order))
-        return replace(task, problems=tuple(problems))
+        return task if shared else replace(task, labels=tuple(label_order))
 
     @classmethod
     def from_jsonl(cls, path: str | Path, *, name: str | None = None, **kwargs: Any) -> Task:

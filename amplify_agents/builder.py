@@ -103,7 +103,7 @@ class BuildReport:
     seconds: dict[str, float] = field(default_factory=dict)
     label_counts: Counter[str] = field(default_factory=Counter)
     filled: int = 0
-    """Examples taken outside the strategy to balance labels (see ``select``)."""
+    """Demonstrations (stored now or before) taken outside the strategy to balance labels."""
 
     @property
     def demo_ids(self) -> list[str]:
@@ -254,7 +254,6 @@ class DemonstrationBuilder:
             predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores
         )
         report.eligible = ranked.eligible
-        report.filled = len(ranked.filled)
         report.discarded.update(ranked.discarded)
         report.seconds["select"] = time.perf_counter() - t
         if ranked.eligible < cfg.n and cfg.on_short == "fail":
@@ -276,6 +275,7 @@ class DemonstrationBuilder:
                 if skel.demo_id in stored:
                     report.skipped_existing.append(skel.demo_id)
                     report.label_counts[skel.label] += 1
+                    report.filled += bool(skel.scores.get("balance_fill"))
                     have += 1
                     bar.update(1)
                 else:
@@ -313,6 +313,7 @@ class DemonstrationBuilder:
             report.added.extend(ids)
             for d in demos:
                 report.label_counts[d.label] += 1
+                report.filled += bool(d.scores.get("balance_fill"))
             if self.on_batch_stored is not None:
                 self.on_batch_stored(ids)
         report.seconds["store"] += time.perf_counter() - t

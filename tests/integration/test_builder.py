@@ -62,6 +62,7 @@ def test_each_strategy_builds_correct_demonstrations(tmp_path, sports, slm_predi
     demos = store.get_many(report.demo_ids)
     labels = [d.label for d in demos]
     assert abs(labels.count(task.labels[0]) - labels.count(task.labels[1])) <= 1  # label-balanced
+    assert report.filled == sum(bool(d.scores.get("balance_fill")) for d in demos)  # counts stored fills only
     assert store.count() == len(demos) == len(report.added) > 0
     predictions = {p.example.id: p for p in predict(slm_predictor, pool.examples)}
     gold = {e.id: e for e in pool}

@@ -188,9 +188,7 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
             scores = ctx.scorer.score(prompts, ctx.task.labels if shared_labels else label_lists)
         else:
             scores = [
-                ctx.scorer.score([build_text_prompt(ex.input, plan.per_query(ex.input), ctx.frame)], labels)[
-                    0
-                ]
+                ctx.scorer.score([build_text_prompt(ex.input, plan.per_query(ex.input), ctx.frame)], labels)[0]
                 for ex, labels in zip(test, label_lists, strict=True)
             ]
     finally:

@@ -333,9 +333,7 @@ def _auto_cot_plan(ctx: SeedContext) -> DemoPlan:
     prompts = [fr.render(ex.input)[0] + fr.label_prefix + AUTO_COT_TRIGGER for ex in chosen]
     # Stop where the base model starts a new item, or at a blank line.
     stops = tuple(s for s in (fr.input_prefix.rstrip(" "),) if s.strip()) + ("\n\n",)
-    texts = generate(
-        ctx.slm, prompts, GenerationSettings(max_new_tokens=ctx.autocot_max_new_tokens, stop=stops)
-    )
+    texts = generate(ctx.slm, prompts, GenerationSettings(max_new_tokens=ctx.autocot_max_new_tokens, stop=stops))
     fallback = ctx.scorer.score(
         [fr.render(ex.input)[0] for ex in chosen],
         [ctx.task.labels_for(ex) for ex in chosen],

@@ -122,12 +122,8 @@ class EvalResults:
             bal_mean, bal_std = stats.mean_std([r["balanced_accuracy"] for r in runs])
             au_mean, au_std = stats.mean_std([r["auroc"] for r in runs if r.get("auroc") is not None])
             t_low, t_high = stats.t_interval(acc)
-            b_low, b_high = stats.bootstrap_ci(
-                [[it["pred"] == it["gold"] for it in r["items"]] for r in runs]
-            )
-            preds = Counter(
-                it["pred"] if it["pred"] is not None else "<none>" for r in runs for it in r["items"]
-            )
+            b_low, b_high = stats.bootstrap_ci([[it["pred"] == it["gold"] for it in r["items"]] for r in runs])
+            preds = Counter(it["pred"] if it["pred"] is not None else "<none>" for r in runs for it in r["items"])
             n_items = sum(preds.values())
             top_label, top_count = preds.most_common(1)[0] if preds else ("", 0)
             row: dict[str, Any] = {
@@ -215,9 +211,7 @@ class EvalResults:
         """Read results written by :meth:`to_json` or :func:`run_eval` (``config``: the file's by default)."""
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         cfg = config or EvalConfig.from_dict(data["config"])
-        runs = [
-            r for r in data.get("runs", {}).values() if r["method"] in cfg.methods and r["seed"] in cfg.seeds
-        ]
+        runs = [r for r in data.get("runs", {}).values() if r["method"] in cfg.methods and r["seed"] in cfg.seeds]
         order = {(m, s): i for i, (m, s) in enumerate((m, s) for m in cfg.methods for s in cfg.seeds)}
         runs.sort(key=lambda r: order.get((r["method"], r["seed"]), len(order)))
         labels = tuple(runs[0].get("labels", ())) if runs else ()
@@ -323,20 +317,18 @@ class EvalResults:
         bal = np.array([r["balanced_accuracy_mean"] for r in rows])
         bal_std = np.nan_to_num(np.array([r["balanced_accuracy_std"] for r in rows]))
         x = np.arange(len(rows))
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(rows) + 2), 4.5))
+        fig, ax = plt.subplots(figsize=(max(7.0, 1.1 * len(rows) + 4), 4.5))
         yerr = np.nan_to_num(np.vstack([acc - low, high - acc]).clip(min=0))
         ax.bar(x - 0.2, 100 * acc, 0.4, yerr=100 * yerr, capsize=3, label="accuracy (95% CI)")
         ax.bar(x + 0.2, 100 * bal, 0.4, yerr=100 * bal_std, capsize=3, label="balanced accuracy (± std)")
         if self.labels:
-            ax.axhline(
-                100 / len(self.labels), color="grey", linestyle="--", linewidth=1, label="chance (1/labels)"
-            )
+            ax.axhline(100 / len(self.labels), color="grey", linestyle="--", linewidth=1, label="chance (1/labels)")
         ax.set_xticks(x, names, rotation=30, ha="right")
         ax.set_ylabel("%")
         ax.set_ylim(0, 100)
         cfg = self.config
         ax.set_title(f"{Path(cfg.task).name} · {cfg.model} · {cfg.n_shot}-shot · {len(cfg.seeds)} seeds")
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never over a bar
         fig.tight_layout()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)

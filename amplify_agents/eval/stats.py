@@ -138,9 +138,7 @@ def bootstrap_ci(
     stats = np.empty(n_resamples)
     for b in range(n_resamples):
         picked = rng.integers(0, len(groups), size=len(groups))
-        stats[b] = np.mean(
-            [groups[i][rng.integers(0, len(groups[i]), size=len(groups[i]))].mean() for i in picked]
-        )
+        stats[b] = np.mean([groups[i][rng.integers(0, len(groups[i]), size=len(groups[i]))].mean() for i in picked])
     alpha = (1 - confidence) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
     return float(low), float(high)

@@ -62,9 +62,7 @@ def _entries(module: str, family: Family, *names: str) -> dict[str, ExplainerInf
 
 EXPLAINERS: dict[str, ExplainerInfo] = {
     **_entries("gradient", "proxy", "grad", "grad_x_input", "contrastive_grad", "contrastive_grad_x_input"),
-    **_entries(
-        "captum_layer", "slm", "gradient_x_activation", "integrated_gradients", "gradient_shap", "deeplift"
-    ),
+    **_entries("captum_layer", "slm", "gradient_x_activation", "integrated_gradients", "gradient_shap", "deeplift"),
     **_entries("perturbation", "slm", "kernel_shap", "lime", "feature_ablation", "shapley_sampling"),
     **_entries("self_reported", "slm", "self_topk", "self_exp"),
     **_entries("random", "none", "random"),
@@ -96,15 +94,9 @@ def _explainer_class(info: ExplainerInfo) -> type[Explainer]:
     try:
         module = importlib.import_module(info.module)
     except ImportError as exc:
-        raise ValueError(
-            f"Explainer {info.name!r} is not available: importing {info.module} failed ({exc})."
-        ) from exc
+        raise ValueError(f"Explainer {info.name!r} is not available: importing {info.module} failed ({exc}).") from exc
     for _, obj in inspect.getmembers(module, inspect.isclass):
-        if (
-            issubclass(obj, Explainer)
-            and getattr(obj, "name", None) == info.name
-            and not inspect.isabstract(obj)
-        ):
+        if issubclass(obj, Explainer) and getattr(obj, "name", None) == info.name and not inspect.isabstract(obj):
             return obj
     raise ValueError(f"Explainer {info.name!r}: {info.module} defines no Explainer class with that name.")
 
@@ -144,13 +136,9 @@ def create_proxy(
             raise ValueError("proxy='causal_lm' needs the SLM: pass slm=.")
         return CausalLMProxy(slm, labels, frame=frame)
     if kind != "classifier":
-        raise ValueError(
-            f"Unknown proxy kind {kind!r}: use 'classifier' or 'causal_lm' (or pass a proxy object)."
-        )
+        raise ValueError(f"Unknown proxy kind {kind!r}: use 'classifier' or 'causal_lm' (or pass a proxy object).")
     if epochs > 0 and pool is None:
-        raise ValueError(
-            f"Fine-tuning the proxy for {epochs} epochs needs training data: pass pool= (or epochs=0)."
-        )
+        raise ValueError(f"Fine-tuning the proxy for {epochs} epochs needs training data: pass pool= (or epochs=0).")
     if isinstance(pool, Task):
         task = pool
     else:

@@ -103,14 +103,9 @@ def test_every_method_produces_a_result(first) -> None:
         item_sets = {tuple(it["id"] for it in r["items"]) for r in results.runs if r["seed"] == seed}
         assert len(item_sets) == 1
     # io and the random-keyword control share their examples; only the rationale differs.
-    io, rk = (
-        next(r for r in results.runs if r["method"] == m and r["seed"] == 0)
-        for m in ("io", "random-keywords")
-    )
+    io, rk = (next(r for r in results.runs if r["method"] == m and r["seed"] == 0) for m in ("io", "random-keywords"))
     assert [d["example_id"] for d in io["demo"]["demos"]] == [d["example_id"] for d in rk["demo"]["demos"]]
-    assert all(d["rationale"] for d in rk["demo"]["demos"]) and not any(
-        d["rationale"] for d in io["demo"]["demos"]
-    )
+    assert all(d["rationale"] for d in rk["demo"]["demos"]) and not any(d["rationale"] for d in io["demo"]["demos"])
     out = Path(config.out_dir)
     assert {p.name for p in out.iterdir()} >= {"results.json", "results.csv", "results.md"}
     assert "| io |" in results.table()
@@ -176,7 +171,5 @@ def test_retrieval_baselines_and_auto_cot(gemma, task_file: Path, tmp_path: Path
     assert by_method["random-keywords"]["demo"]["store_size"] == 12  # the whole pool was built
     assert by_method["io"]["demo_setting"] == "fixed"
     cot = by_method["auto-cot"]["demo"]
-    assert cot["n_demos"] == 2 and all(
-        d["rationale"].startswith("Let's think step by step.") for d in cot["demos"]
-    )
+    assert cot["n_demos"] == 2 and all(d["rationale"].startswith("Let's think step by step.") for d in cot["demos"])
     assert (tmp_path / "results.png").stat().st_size > 1000

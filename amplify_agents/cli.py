@@ -156,8 +156,7 @@ def _merge_config(ctx: typer.Context, config: Path, out: dict[str, Any]) -> dict
         if isinstance(value, dict):
             if key not in commands:
                 raise _bad(
-                    f"{config}: unknown table [{key}]; tables are named after commands: "
-                    f"{', '.join(sorted(commands))}.",
+                    f"{config}: unknown table [{key}]; tables are named after commands: {', '.join(sorted(commands))}.",
                     "--config",
                 )
             continue
@@ -413,15 +412,11 @@ def build(
         help="Chroma directory of the store (created if missing).",
         show_default=False,
     ),
-    name: str = typer.Option(
-        None, "--name", "-n", help="Store name (its Chroma collection).", show_default=False
-    ),
+    name: str = typer.Option(None, "--name", "-n", help="Store name (its Chroma collection).", show_default=False),
     explainer: str = typer.Option(
         "grad_x_input", help="Explainer writing the rationales (see `inspect --help` for the list)."
     ),
-    strategy: str = typer.Option(
-        "error", help="Selection strategy: error, success, h-mcs, l-mcs, f-exp or random."
-    ),
+    strategy: str = typer.Option("error", help="Selection strategy: error, success, h-mcs, l-mcs, f-exp or random."),
     n: int = typer.Option(8, min=1, help="Demonstrations to end up with (stored ones count)."),
     k: int = typer.Option(4, min=1, help="Keywords per rationale."),
     seed: int = typer.Option(0, help="Seeds the split, the selection and the proxy."),
@@ -525,21 +520,13 @@ def select_cmd(
     k: int = typer.Option(4, min=1, help="Demonstrations to select."),
     task: str = typer.Option(None, help="Only demonstrations of this task (name).", show_default=False),
     explainer: str = typer.Option(None, help="Only demonstrations from this explainer.", show_default=False),
-    strategy: str = typer.Option(
-        None, help="Only demonstrations selected by this strategy.", show_default=False
-    ),
+    strategy: str = typer.Option(None, help="Only demonstrations selected by this strategy.", show_default=False),
     mmr: bool = typer.Option(False, help="Diverse demonstrations (maximal marginal relevance)."),
-    mcs_weight: float = typer.Option(
-        0.0, min=0.0, max=1.0, help="Weight of the MCS score against similarity."
-    ),
+    mcs_weight: float = typer.Option(0.0, min=0.0, max=1.0, help="Weight of the MCS score against similarity."),
     balance: bool = typer.Option(True, help="Take gold labels in turn."),
     prompt: bool = typer.Option(False, help="Also print the few-shot prompt for the query."),
-    task_file: Path = typer.Option(
-        None, help="Task file whose framing the --prompt uses.", show_default=False
-    ),
-    as_json: bool = typer.Option(
-        False, "--json", help="Print the selected demonstrations as JSON (for scripts)."
-    ),
+    task_file: Path = typer.Option(None, help="Task file whose framing the --prompt uses.", show_default=False),
+    as_json: bool = typer.Option(False, "--json", help="Print the selected demonstrations as JSON (for scripts)."),
     config: Path = ConfigOpt,
 ) -> None:
     """Print the demonstrations AmplifyExampleSelector picks for a query."""
@@ -613,11 +600,23 @@ def eval_cmd(
     retrieval_candidates: int = typer.Option(
         None, min=1, help="Retrieved setting: demonstrations built per method.", show_default=False
     ),
+    select_on: str = typer.Option(
+        "test",
+        help=(
+            "test: evaluate every method on test. validation: pick the best method on a validation split "
+            "(balanced accuracy), then evaluate only it and io on test."
+        ),
+    ),
+    validation_size: int = typer.Option(50, min=1, help="Validation items per seed (with --select-on validation)."),
     plot: bool = typer.Option(True, help="Write results.png."),
     quiet: bool = QuietOpt,
     config: Path = ConfigOpt,
 ) -> None:
-    """Evaluate methods x seeds on a task by label scoring; print the summary table."""
+    """Evaluate methods x seeds on a task by label scoring; print the summary table.
+
+    Method names take modifiers: +cal / +pmi (calibrated scores), +xyr (rationale after the
+    answer), +gen (the model writes the query's rationale first), e.g. io+cal.
+    """
     o = _configure(ctx, config, locals())
     from amplify_agents.eval import DEFAULT_METHODS, EvalConfig, parse_method, run_eval
 
@@ -629,10 +628,16 @@ def eval_cmd(
             raise _bad(str(exc), "--method") from None
     _check_choice(o["demo_setting"], ("fixed", "retrieved"), "--demo-setting", "demo setting")
     _check_choice(o["proxy"], ("classifier", "causal_lm"), "--proxy", "proxy")
+    _check_choice(o["select_on"], ("test", "validation"), "--select-on", "selection split")
+    on_validation = o["select_on"] == "validation"
+    validation_size = o["validation_size"] if on_validation else 0
     task = _load_task(o["task_path"])
-    if o["test_size"] >= len(task):
+    if o["test_size"] + validation_size >= len(task):
         raise _bad(
-            f"--test-size {o['test_size']} leaves no demo pool in the {len(task)} examples.", "--test-size"
+            f"--test-size {o['test_size']}"
+            + (f" + --validation-size {validation_size}" if on_validation else "")
+            + f" leave no demo pool in the {len(task)} examples.",
+            "--test-size",
         )
     try:
         cfg = EvalConfig(
@@ -649,14 +654,29 @@ def eval_cmd(
             proxy=o["proxy"],
             proxy_epochs=o["proxy_epochs"],
             retrieval_candidates=o["retrieval_candidates"],
+            validation_size=validation_size,
             plot=o["plot"],
         )
     except ValueError as exc:
         raise _bad(str(exc)) from None
+    if on_validation:
+        from amplify_agents.eval import select_on_validation
+
+        chosen = select_on_validation(cfg, progress=not o["quiet"], model=load_slm(o["model"]))
+        _print_eval_table(chosen.validation, task.name, "validation")
+        console.print(f"chosen on validation (balanced accuracy): [bold]{chosen.chosen}[/bold]")
+        _print_eval_table(chosen.test, task.name, "test")
+        console.print(f"selection record: {chosen.path}")
+        return
     results = run_eval(cfg, progress=not o["quiet"], model=load_slm(o["model"]))
+    _print_eval_table(results, task.name, "test")
+
+
+def _print_eval_table(results: Any, task_name: str, split: str) -> None:
+    cfg = results.config
     rows = results.summary()
     has_ref = bool(rows) and "p_vs_reference" in rows[0]
-    table = Table(title=f"eval: {task.name} · {cfg.model} · {cfg.n_shot}-shot · seeds {list(cfg.seeds)}")
+    table = Table(title=f"eval ({split}): {task_name} · {cfg.model} · {cfg.n_shot}-shot · seeds {list(cfg.seeds)}")
     for col in ("method", "acc %", "± std", "bal. acc %", "AUROC", "top answer", "n"):
         table.add_column(col, justify="left" if col in ("method", "top answer") else "right")
     if has_ref:
@@ -676,9 +696,7 @@ def eval_cmd(
             cells += [f"{100 * r['diff_vs_reference']:+.1f}", f"{r['p_vs_reference']:.2g}"]
         table.add_row(*cells)
     console.print(table)
-    console.print(
-        f"computed {len(results.computed)} run(s), resumed {len(results.skipped)}; results in {cfg.out_dir}"
-    )
+    console.print(f"computed {len(results.computed)} run(s), resumed {len(results.skipped)}; results in {cfg.out_dir}")
 
 
 @app.command("improve")
@@ -699,9 +717,7 @@ def improve_cmd(
         show_default=False,
     ),
     name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
-    explainer: str = typer.Option(
-        "grad_x_input", help="Explainer writing the rationales of the added errors."
-    ),
+    explainer: str = typer.Option("grad_x_input", help="Explainer writing the rationales of the added errors."),
     strategy: str = typer.Option("error", help="Which errors first: error, h-mcs or l-mcs."),
     rounds: int = typer.Option(3, min=1, help="Rounds of additions at most."),
     n_per_round: int = typer.Option(4, min=1, help="Demonstrations added per round at most."),
@@ -709,9 +725,7 @@ def improve_cmd(
     patience: int = typer.Option(1, min=1, help="Stop after this many rounds without improvement."),
     validation: int = typer.Option(16, min=1, help="Validation items (evaluated and learnt from)."),
     test: int = typer.Option(100, min=0, help="Test items held out: never added to the store."),
-    seed: int = typer.Option(
-        0, help="Seeds the split (same seed and --test as build/eval = same test split)."
-    ),
+    seed: int = typer.Option(0, help="Seeds the split (same seed and --test as build/eval = same test split)."),
     model: str = typer.Option(DEFAULT_MODEL, help="The small LM that answers."),
     demo_setting: str = typer.Option(
         "retrieved", help="retrieved (per item, by the selector) or fixed (one set per round)."
@@ -719,9 +733,7 @@ def improve_cmd(
     proxy: str = typer.Option("classifier", help="Proxy of proxy explainers: classifier or causal_lm."),
     proxy_epochs: int = typer.Option(10, min=0, help="Fine-tuning epochs of the classifier proxy."),
     keep_best: bool = typer.Option(False, help="At the end, remove what was added after the best round."),
-    plot: Path = typer.Option(
-        None, help="Write the accuracy-per-round plot to this PNG.", show_default=False
-    ),
+    plot: Path = typer.Option(None, help="Write the accuracy-per-round plot to this PNG.", show_default=False),
     quiet: bool = QuietOpt,
     config: Path = ConfigOpt,
 ) -> None:
@@ -768,9 +780,7 @@ def improve_cmd(
         progress=not o["quiet"],
     )
     console.print(_history_table(history))
-    console.print(
-        f"added {len(history.added_ids)} demonstration(s); store {store.name!r} holds {store.count()}."
-    )
+    console.print(f"added {len(history.added_ids)} demonstration(s); store {store.name!r} holds {store.count()}.")
     if o["plot"] is not None:
         console.print(f"plot: {plot_rounds(history, o['plot'])}")
 
@@ -836,9 +846,7 @@ def inspect_cmd(
             ("per explainer", "explainer"),
             ("per strategy", "strategy"),
         ):
-            console.print(
-                _counter_table(f"demonstrations {title}", Counter(getattr(d, key) for d in demos), total)
-            )
+            console.print(_counter_table(f"demonstrations {title}", Counter(getattr(d, key) for d in demos), total))
         used = [usefulness_of(d) for d in demos]
         judged = [u for u in used if u.used]
         if judged:
@@ -871,8 +879,7 @@ def _explain_demo(store: RationaleStore, o: dict[str, Any]) -> None:
     name = o["explainer"] or demo.explainer
     if name not in explainer_names():
         raise _bad(
-            f"the demonstration was written by {demo.explainer!r}, which cannot be re-run: "
-            "pass --explainer NAME.",
+            f"the demonstration was written by {demo.explainer!r}, which cannot be re-run: pass --explainer NAME.",
             "--explainer",
         )
     settings = dict(demo.explainer_settings) if name == demo.explainer else {}
@@ -973,9 +980,7 @@ def import_cmd(
         show_default=False,
     ),
     name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
-    source: Path = typer.Option(
-        None, "--in", "-i", help="JSONL file to read (written by export).", show_default=False
-    ),
+    source: Path = typer.Option(None, "--in", "-i", help="JSONL file to read (written by export).", show_default=False),
     config: Path = ConfigOpt,
 ) -> None:
     """Add (upsert) every demonstration of a JSONL file to a store."""
@@ -1018,9 +1023,7 @@ def demo_cmd(
     n: int = typer.Option(4, min=1, help="Demonstrations to build."),
     shots: int = typer.Option(4, min=1, help="Demonstrations in the prompt."),
     k: int = typer.Option(4, min=1, help="Keywords per rationale."),
-    query: str = typer.Option(
-        None, help="The question to answer (default: a held-out test item).", show_default=False
-    ),
+    query: str = typer.Option(None, help="The question to answer (default: a held-out test item).", show_default=False),
     seed: int = typer.Option(0, help="Seeds the split and the selection."),
     model: str = typer.Option(DEFAULT_MODEL, help="The small LM."),
     quiet: bool = QuietOpt,

@@ -126,9 +126,7 @@ class Demonstration:
             raise ValueError(f"Demonstration.k must be None or an int >= 0, got {self.k!r}.")
         # Frozen dataclass: normalise through object.__setattr__.
         object.__setattr__(self, "keywords", list(keywords or ()))
-        object.__setattr__(
-            self, "explainer_settings", _jsonable("explainer_settings", self.explainer_settings)
-        )
+        object.__setattr__(self, "explainer_settings", _jsonable("explainer_settings", self.explainer_settings))
         object.__setattr__(self, "scores", _jsonable("scores", self.scores))
         object.__setattr__(self, "extra", _jsonable("extra", self.extra))
 

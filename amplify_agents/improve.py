@@ -163,9 +163,7 @@ class ImproveHistory:
 
     def table(self) -> str:
         """A plain-text table, one row per round."""
-        head = (
-            f"{'round':>5} {'acc':>7} {'bal.acc':>8} {'errors':>7} {'store':>6} {'added':>6} {'guarded':>8}"
-        )
+        head = f"{'round':>5} {'acc':>7} {'bal.acc':>8} {'errors':>7} {'store':>6} {'added':>6} {'guarded':>8}"
         lines = [head]
         for r in self.rounds:
             lines.append(
@@ -332,9 +330,7 @@ def improve(
             "on_overlap='skip'."
         )
     if guarded:
-        log.warning(
-            "%d validation item(s) are also test items: they are evaluated but never added.", len(guarded)
-        )
+        log.warning("%d validation item(s) are also test items: they are evaluated but never added.", len(guarded))
     guarded_set = set(guarded)
 
     history = ImproveHistory(
@@ -360,13 +356,10 @@ def improve(
     task_filter = {"task": task.name}
     if test_examples:
         history.store_test_overlap = sum(
-            d.example_id in test_ids or normalize_text(d.input) in test_texts
-            for d in store.list(where=task_filter)
+            d.example_id in test_ids or normalize_text(d.input) in test_texts for d in store.list(where=task_filter)
         )
         if history.store_test_overlap:
-            log.warning(
-                "The store already holds %d demonstration(s) of test items.", history.store_test_overlap
-            )
+            log.warning("The store already holds %d demonstration(s) of test items.", history.store_test_overlap)
 
     scorer = LabelScorer(slm, batch_size=batch_size, label_prefix=frame.label_prefix)
     # The builder gives the same ids, templates and rendering as a built store.
@@ -463,9 +456,7 @@ def _evaluate(
         if not has_demos:
             demos: list[Demonstration] = []
         elif demo_setting == "retrieved":
-            selector = AmplifyExampleSelector(
-                store, k=k, task=task.name, where=_not_self(ex), frame=frame, **options
-            )
+            selector = AmplifyExampleSelector(store, k=k, task=task.name, where=_not_self(ex), frame=frame, **options)
             demos = selector.select_demonstrations(ex.input)
         else:
             own = normalize_text(ex.input)
@@ -518,10 +509,7 @@ def _round_record(r: int, task: Task, preds: list[Prediction], store_size: int) 
         n_errors=sum(not p.correct for p in preds),
         pred_dist=stats.label_distribution(predicted, task.labels),
         store_size=store_size,
-        items=[
-            {"id": p.example.id, "gold": p.example.label, "pred": p.predicted, "correct": p.correct}
-            for p in preds
-        ],
+        items=[{"id": p.example.id, "gold": p.example.label, "pred": p.predicted, "correct": p.correct} for p in preds],
     )
 
 
@@ -558,12 +546,8 @@ def _add_errors(
     if not eligible:
         return
     # Errors only: no label-balance fill with correct items (those were not errors).
-    chosen = select(
-        eligible, strategy, n_per_round, seed=seed, balanced=True, fill_missing_labels=False
-    ).chosen
-    explanations = builder.explainer.explain(
-        [p.example.input for p in chosen], [p.example.label for p in chosen]
-    )
+    chosen = select(eligible, strategy, n_per_round, seed=seed, balanced=True, fill_missing_labels=False).chosen
+    explanations = builder.explainer.explain([p.example.input for p in chosen], [p.example.label for p in chosen])
     demos = []
     for p, exp in zip(chosen, explanations, strict=True):
         if not exp.ok:

@@ -85,9 +85,7 @@ def _segments(explanation: Explanation) -> list[tuple[str, int | None]]:
     return out
 
 
-def explanation_html(
-    explanation: Explanation, *, full_document: bool = True, title: str | None = None
-) -> str:
+def explanation_html(explanation: Explanation, *, full_document: bool = True, title: str | None = None) -> str:
     """An HTML heat-map of ``explanation``: each word coloured by its score, the score on hover.
 
     Args:
@@ -113,9 +111,7 @@ def explanation_html(
             f'<span class="w{key}" style="background-color: rgba({r}, {g}, {b}, {a:.3f})" '
             f'title="score: {score:+.4f}" data-score="{score:.6g}">{html.escape(piece)}</span>'
         )
-    heading = (
-        title if title is not None else f"Explanation of “{explanation.target}” ({explanation.explainer})"
-    )
+    heading = title if title is not None else f"Explanation of “{explanation.target}” ({explanation.explainer})"
     keywords = ", ".join(html.escape(w) for w in explanation.top_words) or "none"
     body = (
         '<div class="amplify-explanation">'

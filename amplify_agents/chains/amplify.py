@@ -301,9 +301,7 @@ def _normalize(input_key: str, labels: Sequence[str] | None) -> Callable[[Any], 
                 raise KeyError(f"The chain's input {sorted(value)} has no {input_key!r} (the query).")
             state = {**value, "input": str(value[input_key])}
         else:
-            raise TypeError(
-                f"Expected a query string or a dict with {input_key!r}, got {type(value).__name__}."
-            )
+            raise TypeError(f"Expected a query string or a dict with {input_key!r}, got {type(value).__name__}.")
         state["labels"] = list(state.get("labels") or labels or []) or None
         return state
 
@@ -333,9 +331,7 @@ def _front(
     steps: dict[str, Runnable] = {"demonstrations": _select_step(selector)}
     if retriever is not None:
         steps["context"] = itemgetter("input") | retriever
-    return RunnableLambda(_normalize(input_key, labels), name="amplify_input") | RunnablePassthrough.assign(
-        **steps
-    )
+    return RunnableLambda(_normalize(input_key, labels), name="amplify_input") | RunnablePassthrough.assign(**steps)
 
 
 def _form_of(llm: Any) -> PromptForm:
@@ -368,9 +364,7 @@ def local_llm(
         return local
     if mode == "score":
         if not labels:
-            raise ValueError(
-                'Label scoring needs the label space: pass labels=[...] or use local_mode="generate".'
-            )
+            raise ValueError('Label scoring needs the label space: pass labels=[...] or use local_mode="generate".')
         return LabelScoringLLM(loaded=local, labels=list(labels), label_prefix=frame.label_prefix)
     if mode == "generate":
         return local_generation_llm(local, max_new_tokens=max_new_tokens)
@@ -396,9 +390,7 @@ def _routes(
     default = default_route or (LOCAL if local is not None else HOSTED)
     routes: dict[str, Runnable] = {}
     if local is not None:
-        llm = local_llm(
-            local, mode=local_mode, labels=labels, frame=style.frame, max_new_tokens=max_new_tokens
-        )
+        llm = local_llm(local, mode=local_mode, labels=labels, frame=style.frame, max_new_tokens=max_new_tokens)
         form = _form_of(llm)
         routes[LOCAL] = _route(
             LOCAL,

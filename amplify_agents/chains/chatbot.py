@@ -134,9 +134,7 @@ def create_amplify_chatbot(
     keep = max(0, max_history_messages)
     inner = (
         RunnablePassthrough.assign(
-            history=RunnableLambda(
-                lambda s: list(s.get("history") or [])[-keep:] if keep else [], name="trim_history"
-            )
+            history=RunnableLambda(lambda s: list(s.get("history") or [])[-keep:] if keep else [], name="trim_history")
         )
         | _front(selector, input_key="input", labels=labels)
         | route

@@ -82,15 +82,12 @@ class StopOnStrings(StoppingCriteria):
         self.stops = [s for s in stops if s]
         self.prompt_length = prompt_length
 
-    def __call__(
-        self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any
-    ) -> torch.BoolTensor:
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
         if self.prompt_length is None:
             self.prompt_length = int(input_ids.shape[1]) - 1
         rows = input_ids[:, self.prompt_length :]
         done = [
-            any(stop in self.tokenizer.decode(row, skip_special_tokens=True) for stop in self.stops)
-            for row in rows
+            any(stop in self.tokenizer.decode(row, skip_special_tokens=True) for stop in self.stops) for row in rows
         ]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)  # type: ignore[return-value]
 
@@ -145,9 +142,7 @@ class LabelScoringLLM(BaseLLM):
     ) -> LLMResult:
         space = list(labels) if labels else self.labels
         if not space:
-            raise ValueError(
-                "LabelScoringLLM needs a label space: pass labels= when building it or calling it."
-            )
+            raise ValueError("LabelScoringLLM needs a label space: pass labels= when building it or calling it.")
         with model_lock(self.loaded):
             scores = self._scorer.score(prompts, space)
         generations = [
@@ -190,9 +185,7 @@ class LocalGenerationLLM(HuggingFacePipeline):
                 criteria = StopOnStrings(self.pipeline.tokenizer, stops)
                 pipeline_kwargs["stopping_criteria"] = StoppingCriteriaList([criteria])
             with lock:
-                result = super()._generate(
-                    [prompt], None, run_manager, pipeline_kwargs=pipeline_kwargs, **kwargs
-                )
+                result = super()._generate([prompt], None, run_manager, pipeline_kwargs=pipeline_kwargs, **kwargs)
             for gen in result.generations[0]:
                 gen.text = cut_at_stops(gen.text, stops)
             generations.append(result.generations[0])

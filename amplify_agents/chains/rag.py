@@ -56,9 +56,7 @@ def create_amplify_rag_chain(
     return create_amplify_chain(selector, retriever=retriever, **kwargs)
 
 
-def create_plain_rag_chain(
-    retriever: BaseRetriever, **kwargs: Any
-) -> Runnable[str | dict[str, Any], AmplifyResult]:
+def create_plain_rag_chain(retriever: BaseRetriever, **kwargs: Any) -> Runnable[str | dict[str, Any], AmplifyResult]:
     """The same RAG chain without demonstrations (the baseline to compare against)."""
     if "selector" in kwargs:
         raise TypeError("A plain RAG chain has no selector: use create_amplify_rag_chain for demonstrations.")

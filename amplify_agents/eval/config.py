@@ -54,6 +54,10 @@ class EvalConfig:
             builds into its store (None = every eligible pool example; explaining them all is
             the cost of this setting).
         autocot_max_new_tokens: length of Auto-CoT's generated rationales.
+        rationale_max_new_tokens: length of the query rationale ``+gen`` methods write.
+        validation_size: items per seed held out as a validation split (never demos, never
+            test); 0 = none. Needed by :func:`~amplify_agents.eval.select_on_validation`.
+        evaluate_on: ``"test"`` or ``"validation"``: which split the methods are scored on.
         explainer_settings: extra constructor settings per explainer name, e.g.
             ``{"integrated_gradients": {"n_steps": 16}}``.
         reference: the method every other method is paired against (McNemar).
@@ -77,6 +81,9 @@ class EvalConfig:
     proxy_model: str = "all-MiniLM-L6-v2"
     retrieval_candidates: int | None = None
     autocot_max_new_tokens: int = 64
+    rationale_max_new_tokens: int = 48
+    validation_size: int = 0
+    evaluate_on: Literal["test", "validation"] = "test"
     explainer_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     reference: str = "io"
     device: str | None = None
@@ -99,6 +106,12 @@ class EvalConfig:
             raise ValueError("methods is empty: pass at least one method.")
         if len(set(self.methods)) != len(self.methods):
             raise ValueError(f"methods has duplicates: {list(self.methods)}.")
+        if self.validation_size < 0:
+            raise ValueError(f"validation_size must be >= 0, got {self.validation_size}.")
+        if self.evaluate_on not in ("test", "validation"):
+            raise ValueError(f"evaluate_on must be 'test' or 'validation', got {self.evaluate_on!r}.")
+        if self.evaluate_on == "validation" and self.validation_size < 1:
+            raise ValueError("evaluate_on='validation' needs a validation split: set validation_size >= 1.")
         if self.demo_setting not in ("fixed", "retrieved"):
             raise ValueError(f"demo_setting must be 'fixed' or 'retrieved', got {self.demo_setting!r}.")
 

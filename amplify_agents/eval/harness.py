@@ -31,13 +31,12 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from amplify_agents.eval import stats
+from amplify_agents.eval import answering, stats
 from amplify_agents.eval.config import EvalConfig
-from amplify_agents.eval.methods import MethodSpec, SeedContext, parse_method, prepare_demos
+from amplify_agents.eval.methods import MethodSpec, SeedContext, parse_method
 from amplify_agents.eval.report import EvalResults, read_results_file, write_results_file
 from amplify_agents.framing import Frame
 from amplify_agents.models import LabelScorer, LoadedModel, load_causal_lm
-from amplify_agents.prompts import build_text_prompt
 from amplify_agents.tasks import Task, load_task
 
 __all__ = ["run_eval", "run_key"]
@@ -59,8 +58,14 @@ def run_key(config: EvalConfig, task: Task, spec: MethodSpec, seed: int) -> str:
         extra["retrieval_candidates"] = config.retrieval_candidates
     if spec.kind == "auto-cot":
         extra["autocot_max_new_tokens"] = config.autocot_max_new_tokens
+    if spec.placement == "gen":
+        extra["rationale_max_new_tokens"] = config.rationale_max_new_tokens
+    if config.validation_size:
+        extra["validation_size"] = config.validation_size  # it changes the pool
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode()).hexdigest()[:10]
     setting = "per-query" if spec.per_query(config.demo_setting) else "fixed"
+    if config.evaluate_on == "validation":
+        setting += "|on=validation"
     return (
         f"{task.name}|{config.model}|n_shot={config.n_shot}|k={config.k}|test={config.test_size}"
         f"|{setting}|{spec.name}|seed={seed}|{digest}"
@@ -124,6 +129,8 @@ def run_eval(
             write_results_file(config.results_path, stored, config)  # saved at once: resumable
             computed.append(key)
             bar.update(1)
+        if ctx is not None:
+            ctx.close()
     bar.close()
 
     runs = [stored[keys[(spec.name, seed)]] for spec in specs for seed in config.seeds]
@@ -144,16 +151,18 @@ def _seed_context(
     seed: int,
     embeddings: Any,
 ) -> SeedContext:
-    if config.test_size >= len(task):
+    held_out = config.test_size + config.validation_size
+    if held_out >= len(task):
         raise ValueError(
-            f"test_size={config.test_size} leaves no demo pool in the {len(task)} examples of {task.name!r}."
+            f"test_size={config.test_size} + validation_size={config.validation_size} leave no demo pool in "
+            f"the {len(task)} examples of {task.name!r}."
         )
-    pool_size = None if config.pool_size is None else min(config.pool_size, len(task) - config.test_size)
-    splits = task.split(seed=seed, test=config.test_size, pool=pool_size)
+    pool_size = None if config.pool_size is None else min(config.pool_size, len(task) - held_out)
+    splits = task.split(seed=seed, test=config.test_size, validation=config.validation_size, pool=pool_size)
     return SeedContext(
         task=task,
         pool=splits.pool,
-        test=splits.test,
+        test=splits.validation if config.evaluate_on == "validation" else splits.test,
         seed=seed,
         frame=frame,
         slm=slm,
@@ -166,6 +175,7 @@ def _seed_context(
         proxy_model=config.proxy_model,
         retrieval_candidates=config.retrieval_candidates,
         autocot_max_new_tokens=config.autocot_max_new_tokens,
+        rationale_max_new_tokens=config.rationale_max_new_tokens,
         device=config.device,
         explainer_settings=config.explainer_settings,
         embeddings=embeddings,
@@ -175,24 +185,57 @@ def _seed_context(
 def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) -> dict[str, Any]:
     """Prepare demonstrations, score every test item, compute the run's metrics."""
     began = time.perf_counter()
-    plan = prepare_demos(spec, ctx)
+    plan = ctx.plan(spec)
     demo_seconds = time.perf_counter() - began
     test = list(ctx.test)
     shared_labels = all(ex.choices is None for ex in test)
     label_lists = [ctx.task.labels_for(ex) for ex in test]
     t = time.perf_counter()
-    try:
-        if plan.per_query is None:
-            prompts = [build_text_prompt(ex.input, plan.fixed or [], ctx.frame) for ex in test]
-            # One call: the demonstrations are the shared prefix, run once (KV cache).
-            scores = ctx.scorer.score(prompts, ctx.task.labels if shared_labels else label_lists)
-        else:
-            scores = [
-                ctx.scorer.score([build_text_prompt(ex.input, plan.per_query(ex.input), ctx.frame)], labels)[0]
-                for ex, labels in zip(test, label_lists, strict=True)
-            ]
-    finally:
-        plan.close()
+    reused = spec.uncalibrated in ctx.answers
+    written: list[str] | None = [] if spec.placement == "gen" else None
+    calibration: dict[str, Any] | None = None
+
+    def maker(demos: list[dict[str, Any]], sink: list[str] | None = None) -> Any:
+        return answering.prompt_maker(
+            demos,
+            ctx.frame,
+            spec.placement,
+            slm=ctx.slm,
+            max_new_tokens=config.rationale_max_new_tokens,
+            written=sink,
+        )
+
+    if plan.per_query is None:
+        make = maker(plan.fixed or [])
+        if not reused:
+            # One scorer call: the demonstrations are the shared prefix, run once (KV cache).
+            ctx.answers[spec.uncalibrated] = answering.answer_items(
+                [ex.input for ex in test],
+                ctx.task.labels if shared_labels else label_lists,
+                ctx.scorer,
+                maker(plan.fixed or [], written),
+                written=written,
+            )
+        answers = ctx.answers[spec.uncalibrated]
+        scores = list(answers.scores)
+        if spec.calibration:
+            scores, calibration = answering.calibrate(scores, spec.calibration, ctx.scorer, make, ctx.frame)
+    else:
+        # Per-query demos: one call per item (its prompt is the cached prefix), and one prior each.
+        scores, rationales, priors = [], [], []
+        for ex, labels in zip(test, label_lists, strict=True):
+            sink: list[str] | None = [] if spec.placement == "gen" else None
+            make = maker(plan.per_query(ex.input), sink)
+            got = answering.answer_items([ex.input], labels, ctx.scorer, make, written=sink)
+            item_scores = got.scores
+            if spec.calibration:
+                item_scores, info = answering.calibrate(item_scores, spec.calibration, ctx.scorer, make, ctx.frame)
+                priors.extend(info["priors"])
+            scores.extend(item_scores)
+            rationales.extend(got.rationales or [])
+        answers = answering.Answers(scores, rationales or None)
+        if spec.calibration:
+            calibration = {"method": spec.calibration, "per_query": True, "priors_first": priors[:3]}
     score_seconds = time.perf_counter() - t
 
     gold = [ex.label for ex in test]
@@ -206,6 +249,15 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
         }
         for ex, s in zip(test, scores, strict=True)
     ]
+    reasoning = None
+    if answers.rationales is not None:
+        for item, text in zip(items, answers.rationales, strict=True):
+            item["query_rationale"] = text
+        named = answering.label_named(answers.rationales, label_lists)
+        reasoning = {
+            "rationales_naming_a_label": sum(n is not None for n in named),
+            "answer_equals_named_label": sum(n == p for n, p in zip(named, predicted, strict=True) if n is not None),
+        }
     auroc = None
     if shared_labels and len(ctx.task.labels) == 2:
         first = ctx.task.labels[0]
@@ -219,7 +271,11 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
         "n_shot": config.n_shot,
         "k": config.k,
         "test_size": config.test_size,
+        "evaluated_on": config.evaluate_on,
         "demo_setting": "per-query" if spec.per_query(config.demo_setting) else "fixed",
+        "placement": spec.placement,
+        "calibration": calibration,
+        "reasoning": reasoning,
         "labels": list(ctx.task.labels),
         "pool_size": len(ctx.pool),
         "n_items": len(test),
@@ -234,6 +290,8 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
             "demos": round(demo_seconds, 3),
             "score": round(score_seconds, 3),
             "total": round(demo_seconds + score_seconds, 3),
+            # True when the scores came from the uncalibrated twin of this seed (only the prior is new).
+            "reused_scores": reused,
         },
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }

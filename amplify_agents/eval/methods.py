@@ -31,6 +31,13 @@ the answer as in both papers, and the test item is scored **directly** after the
 output prefix: ``... Q: <test input>\\nA:`` followed by each label ("direct scoring"
 placement; the model is not asked to write a rationale for the test item first).
 
+Modifiers after ``+`` change how the same demonstrations are used (see
+:mod:`amplify_agents.eval.answering`): ``+xyr`` puts rationales after the answers, ``+gen``
+has the model write the query's rationale before answering (test-time reasoning),
+``+cal`` / ``+pmi`` calibrate the label scores (contextual calibration / domain PMI).
+``io+cal``, ``self:deeplift:error+gen`` and ``amplify:grad_x_input:h-mcs+xyr+cal`` are
+valid names; a method and its modifiers share one set of demonstrations per seed.
+
 In the ``retrieved`` demo setting, built methods (``random-keywords``, ``amplify:``,
 ``self:``) put up to ``retrieval_candidates`` demonstrations of the pool into a store
 and an :class:`~amplify_agents.selectors.AmplifyExampleSelector` picks n per query.
@@ -41,7 +48,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder
@@ -55,6 +62,7 @@ from amplify_agents.tasks import Example, Task
 
 __all__ = [
     "BASELINES",
+    "MODIFIERS",
     "DemoPlan",
     "MethodSpec",
     "SeedContext",
@@ -63,6 +71,14 @@ __all__ = [
 ]
 
 Kind = Literal["zero-shot", "io", "io-semantic", "auto-cot", "random-keywords", "amplify", "self"]
+Placement = Literal["xry", "xyr", "gen"]
+Calibration = Literal["contextual", "pmi"]
+MODIFIERS: dict[str, str] = {
+    "cal": "contextual calibration",
+    "pmi": "domain-conditional PMI calibration",
+    "xyr": "rationale after the answer",
+    "gen": "the model writes the query's rationale before answering",
+}
 BASELINES: tuple[str, ...] = ("zero-shot", "io", "io-semantic", "auto-cot", "random-keywords")
 AUTO_COT_TRIGGER = "Let's think step by step."
 
@@ -79,12 +95,26 @@ class MethodSpec:
             ``amplify`` or ``self``.
         explainer / strategy: for ``amplify`` and ``self`` (and ``random`` / ``random`` for
             ``random-keywords``).
+        placement: ``xry`` (default), ``xyr`` or ``gen`` (see :mod:`amplify_agents.eval.answering`).
+        calibration: None, ``contextual`` (``+cal``) or ``pmi`` (``+pmi``).
     """
 
     name: str
     kind: Kind
     explainer: str | None = None
     strategy: str | None = None
+    placement: Placement = "xry"
+    calibration: Calibration | None = None
+
+    @property
+    def base(self) -> str:
+        """The name without modifiers: what decides the demonstrations."""
+        return self.name.split("+", 1)[0]
+
+    @property
+    def uncalibrated(self) -> str:
+        """The name without its calibration modifier: what decides the scored prompts."""
+        return self.base + ("" if self.placement == "xry" else f"+{self.placement}")
 
     @property
     def built(self) -> bool:
@@ -101,8 +131,45 @@ class MethodSpec:
 
 
 def parse_method(name: str) -> MethodSpec:
-    """Parse a method name (see the module doc); raises ValueError saying what is valid."""
-    text = name.strip()
+    """Parse a method name (see the module doc); raises ValueError saying what is valid.
+
+    Modifiers follow the base name after ``+`` in any order and are written back in a
+    canonical order (placement, then calibration): ``io+cal``, ``self:deeplift:error+gen``,
+    ``amplify:grad_x_input:h-mcs+xyr+pmi``.
+    """
+    base, *mods = [part.strip() for part in name.strip().split("+")]
+    spec = _parse_base(base, name)
+    placement: Placement = "xry"
+    calibration: Calibration | None = None
+    for mod in mods:
+        if mod not in MODIFIERS:
+            raise ValueError(
+                f"Unknown modifier {mod!r} in method {name!r}. Valid modifiers: "
+                + ", ".join(f"+{m} ({what})" for m, what in MODIFIERS.items())
+                + "."
+            )
+        if mod in ("xyr", "gen"):
+            if placement != "xry":
+                raise ValueError(f"Method {name!r} has two placements: choose one of +xyr or +gen.")
+            if not spec.has_rationales:
+                raise ValueError(
+                    f"Method {name!r}: +{mod} places rationales, but {spec.base!r} has none. Use it with "
+                    "auto-cot, random-keywords, amplify:... or self:... methods."
+                )
+            placement = mod  # type: ignore[assignment]
+        else:
+            if calibration is not None:
+                raise ValueError(f"Method {name!r} has two calibrations: choose one of +cal or +pmi.")
+            calibration = "contextual" if mod == "cal" else "pmi"
+    canonical = spec.name
+    if placement != "xry":
+        canonical += f"+{placement}"
+    if calibration is not None:
+        canonical += "+cal" if calibration == "contextual" else "+pmi"
+    return replace(spec, name=canonical, placement=placement, calibration=calibration)
+
+
+def _parse_base(text: str, name: str) -> MethodSpec:
     if text in BASELINES:
         if text == "random-keywords":
             return MethodSpec(text, "random-keywords", "random", "random")
@@ -184,8 +251,26 @@ class SeedContext:
     device: str | None = None
     explainer_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     embeddings: Any = None
+    rationale_max_new_tokens: int = 48
     _proxy: Any = None
     _slm_predictor: _CachedPredictor | None = None
+    _plans: dict[str, DemoPlan] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    """Raw scores per uncalibrated method name (fixed demos), reused by calibrated twins."""
+
+    def plan(self, spec: MethodSpec) -> DemoPlan:
+        """The demonstrations of ``spec``'s base method, prepared once per seed and shared by
+        its modified variants (``io`` and ``io+cal`` use the same demos)."""
+        if spec.base not in self._plans:
+            self._plans[spec.base] = prepare_demos(spec, self)
+        return self._plans[spec.base]
+
+    def close(self) -> None:
+        """Release every plan's resources (in-memory Chroma collections) at the end of the seed."""
+        for plan in self._plans.values():
+            plan.close()
+        self._plans.clear()
+        self.answers.clear()
 
     def get_embeddings(self) -> Any:
         if self.embeddings is None:

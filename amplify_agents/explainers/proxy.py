@@ -520,9 +520,7 @@ class ProxyClassifier:
         path = Path(directory)
         config_file = path / _CONFIG_FILE
         if not config_file.is_file():
-            raise FileNotFoundError(
-                f"{config_file} not found: {path} was not written by ProxyClassifier.save()."
-            )
+            raise FileNotFoundError(f"{config_file} not found: {path} was not written by ProxyClassifier.save().")
         config = json.loads(config_file.read_text())
         loaded = load_encoder(path, num_labels=len(config["labels"]), device=device)
         loaded.name = config["model"]  # keep the original name in settings, not the directory
@@ -607,10 +605,7 @@ class CausalLMProxy:
         """Token ids of ``label_prefix + label`` for each label (tokenized like LabelScorer)."""
         sep = self.frame.label_prefix if label_prefix is None else label_prefix
         if sep not in self._label_ids:
-            ids = [
-                list(self.loaded.tokenizer(sep + lab, add_special_tokens=False)["input_ids"])
-                for lab in self.labels
-            ]
+            ids = [list(self.loaded.tokenizer(sep + lab, add_special_tokens=False)["input_ids"]) for lab in self.labels]
             for lab, lab_ids in zip(self.labels, ids, strict=True):
                 if not lab_ids:
                     raise LabelError(f"Label {lab!r} tokenizes to nothing: labels must be non-empty text.")
@@ -670,12 +665,8 @@ class CausalLMProxy:
         with _weights_frozen(model):
             if all(len(ids) == 1 for ids in label_ids):
                 # One row per text: the last prompt position predicts every label.
-                hidden = model.base_model(
-                    inputs_embeds=embeds, attention_mask=batch.attention_mask
-                ).last_hidden_state
-                last = hidden[
-                    torch.arange(len(lengths), device=device), torch.tensor(lengths, device=device) - 1
-                ]
+                hidden = model.base_model(inputs_embeds=embeds, attention_mask=batch.attention_mask).last_hidden_state
+                last = hidden[torch.arange(len(lengths), device=device), torch.tensor(lengths, device=device) - 1]
                 logp = self._vocab_logprobs(last)
                 return logp[:, [ids[0] for ids in label_ids]]
             # One row per (text, label): the prompt's embeddings, then the label's, then padding.
@@ -703,9 +694,7 @@ class CausalLMProxy:
             mask = torch.tensor(masks, dtype=torch.long, device=device)
             hidden = model.base_model(inputs_embeds=inputs, attention_mask=mask).last_hidden_state
         picked = hidden[torch.tensor(picks_row, device=device), torch.tensor(picks_pos, device=device)]
-        token_logp = self._vocab_logprobs(picked).gather(1, torch.tensor(picks_tok, device=device)[:, None])[
-            :, 0
-        ]
+        token_logp = self._vocab_logprobs(picked).gather(1, torch.tensor(picks_tok, device=device)[:, None])[:, 0]
         sums = torch.zeros(len(rows), dtype=token_logp.dtype, device=device).index_add(
             0, torch.tensor(picks_row, device=device), token_logp
         )

@@ -85,18 +85,14 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
+        return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
     return str(content)
 
 
 class _RequestError(Exception):
     """A client error, returned as an OpenAI error object."""
 
-    def __init__(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
-    ) -> None:
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -156,9 +152,7 @@ class _Generator:
             kwargs.update(temperature=temperature, top_p=top_p)
         if stop:
             # Halt once a stop string appears; the text is cut at it below.
-            kwargs["stopping_criteria"] = StoppingCriteriaList(
-                [StopOnStrings(tok, stop, prompt_length=n_prompt)]
-            )
+            kwargs["stopping_criteria"] = StoppingCriteriaList([StopOnStrings(tok, stop, prompt_length=n_prompt)])
         with self.lock:  # one model, one forward at a time (and a reproducible seed)
             if seed is not None:
                 torch.manual_seed(seed)
@@ -192,10 +186,7 @@ class _Generator:
                 k = max(0, min(int(top_logprobs), 20))
                 top = torch.topk(logp, k) if k else None
                 result.top_logprobs.append(
-                    {
-                        str(tok.decode([int(i)])): float(v)
-                        for v, i in zip(top.values, top.indices, strict=True)
-                    }
+                    {str(tok.decode([int(i)])): float(v) for v, i in zip(top.values, top.indices, strict=True)}
                     if top is not None
                     else {}
                 )
@@ -388,9 +379,7 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (e.g. its timeout fired)
 
-    def _send_error(
-        self, status: int, message: str, *, param: str | None = None, code: str | None = None
-    ) -> None:
+    def _send_error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> None:
         kind = "invalid_request_error" if status < 500 else "server_error"
         if status == 401:
             kind = "authentication_error"
@@ -534,9 +523,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _RequestError(400, "logprobs must be an integer between 0 and 20.", param="logprobs")
         echo = bool(body.get("echo"))
         if echo and logprobs is not None:
-            raise _RequestError(
-                400, "echo together with logprobs is not supported by this server.", param="echo"
-            )
+            raise _RequestError(400, "echo together with logprobs is not supported by this server.", param="echo")
         created = int(time.time())
         rid = f"cmpl-{uuid.uuid4().hex}"
         choices, usage = [], {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -635,9 +622,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _render_messages(self, messages: list[dict[str, Any]]) -> tuple[str, list[str]]:
         tok = self.generator.loaded.tokenizer
         if getattr(tok, "chat_template", None):
-            turns = [
-                {"role": m.get("role", "user"), "content": _content_text(m.get("content"))} for m in messages
-            ]
+            turns = [{"role": m.get("role", "user"), "content": _content_text(m.get("content"))} for m in messages]
             return str(tok.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)), []
         return render_transcript(messages), list(TRANSCRIPT_STOPS)
 
@@ -645,22 +630,16 @@ class _Handler(BaseHTTPRequestHandler):
         self._check_model(body)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
-            raise _RequestError(
-                400, "messages must be a non-empty list of message objects.", param="messages"
-            )
+            raise _RequestError(400, "messages must be a non-empty list of message objects.", param="messages")
         settings = self._settings(body, max_tokens_default=self.max_tokens_limit // 4)
         want_logprobs = bool(body.get("logprobs"))
         top = body.get("top_logprobs")
         if top is not None and (not isinstance(top, int) or not 0 <= top <= 20):
-            raise _RequestError(
-                400, "top_logprobs must be an integer between 0 and 20.", param="top_logprobs"
-            )
+            raise _RequestError(400, "top_logprobs must be an integer between 0 and 20.", param="top_logprobs")
         prompt, extra_stops = self._render_messages(messages)
         settings["stop"] = settings["stop"] + [s for s in extra_stops if s not in settings["stop"]]
         done = self.generator.complete(prompt, top_logprobs=(top or 0) if want_logprobs else None, **settings)
-        text = (
-            done.text.strip() if extra_stops else done.text
-        )  # the transcript puts a space after "Assistant:"
+        text = done.text.strip() if extra_stops else done.text  # the transcript puts a space after "Assistant:"
         logprobs = None
         if want_logprobs:
             logprobs = {
@@ -670,13 +649,10 @@ class _Handler(BaseHTTPRequestHandler):
                         "logprob": lp,
                         "bytes": list(piece.encode("utf-8")),
                         "top_logprobs": [
-                            {"token": t, "logprob": v, "bytes": list(t.encode("utf-8"))}
-                            for t, v in alts.items()
+                            {"token": t, "logprob": v, "bytes": list(t.encode("utf-8"))} for t, v in alts.items()
                         ],
                     }
-                    for piece, lp, alts in zip(
-                        done.tokens, done.token_logprobs, done.top_logprobs, strict=True
-                    )
+                    for piece, lp, alts in zip(done.tokens, done.token_logprobs, done.top_logprobs, strict=True)
                 ]
             }
         usage = {

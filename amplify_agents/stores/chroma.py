@@ -70,8 +70,7 @@ def validate_store_name(name: str) -> str:
     problem = None
     if not _NAME_RE.match(name):
         problem = (
-            "use 3 to 63 characters from letters, digits, '.', '_' and '-', starting and ending with "
-            "a letter or digit"
+            "use 3 to 63 characters from letters, digits, '.', '_' and '-', starting and ending with a letter or digit"
         )
     elif ".." in name:
         problem = "it must not contain '..'"
@@ -367,9 +366,7 @@ class RationaleStore:
 
     # -- similarity --------------------------------------------------------------------------
 
-    def search(
-        self, query: str, k: int = 4, where: Where | None = None
-    ) -> builtins.list[tuple[Demonstration, float]]:
+    def search(self, query: str, k: int = 4, where: Where | None = None) -> builtins.list[tuple[Demonstration, float]]:
         """The ``k`` demonstrations whose inputs are nearest to ``query``, nearest first.
 
         Returns:

@@ -28,9 +28,7 @@ RATIONALES: dict[str, str] = {
     "Liam Hendricks hit a double in the World Series": (
         "Liam Hendricks plays baseball, and the World Series is baseball."
     ),
-    "Draymond Green threw a touchdown": (
-        "Draymond Green plays basketball, but touchdowns are thrown in football."
-    ),
+    "Draymond Green threw a touchdown": ("Draymond Green plays basketball, but touchdowns are thrown in football."),
     "Wayne Rooney shot from outside the eighteen": (
         "Wayne Rooney plays soccer, and the eighteen is the soccer penalty box."
     ),

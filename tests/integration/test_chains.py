@@ -39,14 +39,10 @@ class Counter(BaseCallbackHandler):
         self.llm_starts = 0
         self.parents: list[UUID | None] = []
 
-    def on_chain_start(
-        self, serialized: Any, inputs: Any, *, parent_run_id: UUID | None = None, **kw: Any
-    ) -> None:
+    def on_chain_start(self, serialized: Any, inputs: Any, *, parent_run_id: UUID | None = None, **kw: Any) -> None:
         self.chain_names.append(str(kw.get("name")))
 
-    def on_llm_start(
-        self, serialized: Any, prompts: Any, *, parent_run_id: UUID | None = None, **kw: Any
-    ) -> None:
+    def on_llm_start(self, serialized: Any, prompts: Any, *, parent_run_id: UUID | None = None, **kw: Any) -> None:
         self.llm_starts += 1
         self.parents.append(parent_run_id)
 
@@ -133,9 +129,7 @@ def test_scoring_llm_alone(gemma, labels) -> None:
 
 def test_chatbot_keeps_history_and_retrieves_per_turn(gemma, selector, frame, labels) -> None:  # noqa: F811
     histories: dict[str, Any] = {}
-    bot = create_amplify_chatbot(
-        gemma, selector, frame=frame, labels=labels, histories=histories, max_new_tokens=4
-    )
+    bot = create_amplify_chatbot(gemma, selector, frame=frame, labels=labels, histories=histories, max_new_tokens=4)
     cfg = {"configurable": {"session_id": "fan"}}
     one, two = list(QUERIES)
     a = bot.invoke({"input": one}, cfg)
@@ -143,18 +137,11 @@ def test_chatbot_keeps_history_and_retrieves_per_turn(gemma, selector, frame, la
     assert [m.type for m in histories["fan"].messages] == ["human", "ai", "human", "ai"]
     assert histories["fan"].messages[1].content == a["output"] and a["output"]
     # Demonstrations are retrieved for each turn's own message.
-    assert [d["input"] for d in a["demonstrations"]] == [
-        d["input"] for d in selector.select_examples({"input": one})
-    ]
-    assert [d["input"] for d in b["demonstrations"]] == [
-        d["input"] for d in selector.select_examples({"input": two})
-    ]
+    assert [d["input"] for d in a["demonstrations"]] == [d["input"] for d in selector.select_examples({"input": one})]
+    assert [d["input"] for d in b["demonstrations"]] == [d["input"] for d in selector.select_examples({"input": two})]
     assert a["demonstrations"] != b["demonstrations"]
     # The first turn is in the second prompt, right before the new message.
-    assert (
-        f"{one}{frame.output_prefix} {a['output']}\n{frame.input_prefix}{two}{frame.output_prefix}"
-        in b["prompt"]
-    )
+    assert f"{one}{frame.output_prefix} {a['output']}\n{frame.input_prefix}{two}{frame.output_prefix}" in b["prompt"]
     assert b["model"] == gemma.name
 
 

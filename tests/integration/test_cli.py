@@ -144,9 +144,7 @@ def test_inspect_statistics_and_explain_heatmaps(built, tmp_path: Path) -> None:
     assert all(f">{w}</span>" in page for w in demo.input.split() if w.isalnum())
     assert png.stat().st_size > 1000 and "keywords now" in out
     # With no task file, the label space comes from the store; another explainer can be asked for.
-    code, out = invoke(
-        "inspect", built["dir"], "-n", "cli-sports", "--explain", demo.demo_id, "--explainer", "random"
-    )
+    code, out = invoke("inspect", built["dir"], "-n", "cli-sports", "--explain", demo.demo_id, "--explainer", "random")
     assert code == 0 and "random" in out
 
 
@@ -304,8 +302,6 @@ def test_runtime_failure_exits_1_with_a_message_not_a_traceback(built, monkeypat
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(DemonstrationBuilder, "run", boom)
-    code, out = invoke(
-        "build", built["task"], "-d", built["dir"], "-n", "cli-sports", "--explainer", "random", "-q"
-    )
+    code, out = invoke("build", built["task"], "-d", built["dir"], "-n", "cli-sports", "--explainer", "random", "-q")
     assert code == 1
     assert "Error: RuntimeError: the disk is full" in _flat(out) and "Traceback" not in out

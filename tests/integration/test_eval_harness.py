@@ -7,12 +7,13 @@ pass cheap; the point is the harness's contract, not the model's accuracy.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
-from amplify_agents.eval import EvalConfig, run_eval
-from amplify_agents.eval import harness as harness_module
+from amplify_agents.eval import EvalConfig, run_eval, select_on_validation
+from amplify_agents.eval import methods as methods_module
 
 pytestmark = pytest.mark.slow
 
@@ -132,13 +133,13 @@ def test_resume_skips_finished_runs(first, gemma, monkeypatch: pytest.MonkeyPatc
     config, results = first
     stamps = {r["key"]: r["finished_at"] for r in results.runs}
     calls: list[str] = []
-    real = harness_module.prepare_demos
+    real = methods_module.prepare_demos
 
     def counting(spec, ctx):  # noqa: ANN001, ANN202 - a spy on the harness's demo preparation
         calls.append(spec.name)
         return real(spec, ctx)
 
-    monkeypatch.setattr(harness_module, "prepare_demos", counting)
+    monkeypatch.setattr(methods_module, "prepare_demos", counting)
     resumed = run_eval(config, progress=False, model=gemma)
     assert calls == [] and resumed.computed == [] and sorted(resumed.skipped) == sorted(stamps)
     assert {r["key"]: r["finished_at"] for r in resumed.runs} == stamps
@@ -173,3 +174,61 @@ def test_retrieval_baselines_and_auto_cot(gemma, task_file: Path, tmp_path: Path
     cot = by_method["auto-cot"]["demo"]
     assert cot["n_demos"] == 2 and all(d["rationale"].startswith("Let's think step by step.") for d in cot["demos"])
     assert (tmp_path / "results.png").stat().st_size > 1000
+
+
+def test_calibrated_and_placed_variants_share_demos_and_follow_the_formula(
+    gemma, task_file: Path, tmp_path: Path
+) -> None:
+    methods = ("io", "io+cal", "io+pmi", "random-keywords", "random-keywords+xyr", "random-keywords+gen")
+    config = _config(task_file, tmp_path, seeds=(0,), methods=methods, rationale_max_new_tokens=16)
+    results = run_eval(config, progress=False, model=gemma)
+    runs = {r["method"]: r for r in results.runs}
+    io, cal, pmi = runs["io"], runs["io+cal"], runs["io+pmi"]
+    # A calibrated twin reuses its base run's scores and demonstrations: only the prior is new.
+    assert cal["seconds"]["reused_scores"] and pmi["seconds"]["reused_scores"]
+    assert cal["demo"]["demos"] == io["demo"]["demos"]
+    for twin in (cal, pmi):
+        [prior] = twin["calibration"]["priors"]
+        for raw, fixed in zip(io["items"], twin["items"], strict=True):
+            # p_cal(yes) / p_cal(no) = p(yes) / p(no) * p_prior(no) / p_prior(yes)
+            expected = math.log(raw["probs"]["yes"] / raw["probs"]["no"]) + prior["no"] - prior["yes"]
+            got = math.log(fixed["probs"]["yes"] / fixed["probs"]["no"])
+            assert got == pytest.approx(expected, abs=2e-3)
+    # Placements use the same demonstrations laid out differently.
+    rk, xyr, gen = runs["random-keywords"], runs["random-keywords+xyr"], runs["random-keywords+gen"]
+    assert rk["demo"]["demos"] == xyr["demo"]["demos"] == gen["demo"]["demos"]
+    assert (rk["placement"], xyr["placement"], gen["placement"]) == ("xry", "xyr", "gen")
+    assert "query_rationale" not in rk["items"][0]
+    written = [it["query_rationale"] for it in gen["items"]]
+    assert len(written) == 6 and all("\n" not in text for text in written) and any(written)
+    assert 0 <= gen["reasoning"]["answer_equals_named_label"] <= gen["reasoning"]["rationales_naming_a_label"] <= 6
+    # An unknown modifier fails before any work.
+    with pytest.raises(ValueError, match="Unknown modifier"):
+        run_eval(_config(task_file, tmp_path / "bad", methods=("io+calibrated",)), progress=False, model=gemma)
+
+
+def test_select_on_validation_chooses_on_validation_and_reports_test_once(
+    gemma, task_file: Path, tmp_path: Path
+) -> None:
+    config = _config(task_file, tmp_path, seeds=(0,), methods=("zero-shot", "io+cal"), validation_size=4, pool_size=10)
+    chosen = select_on_validation(config, progress=False, model=gemma)
+    val_rows = {r["method"]: r for r in chosen.validation.summary()}
+    # The reference is evaluated on validation too, but only candidates can be chosen.
+    assert set(val_rows) == {"io", "zero-shot", "io+cal"} and chosen.chosen in ("zero-shot", "io+cal")
+    best = max(("zero-shot", "io+cal"), key=lambda m: val_rows[m]["balanced_accuracy_mean"])
+    assert chosen.chosen == best
+    assert {r["method"] for r in chosen.test.runs} == {"io", chosen.chosen}
+    val_ids = {it["id"] for r in chosen.validation.runs for it in r["items"]}
+    test_ids = {it["id"] for r in chosen.test.runs for it in r["items"]}
+    demo_ids = {d["example_id"] for r in chosen.test.runs + chosen.validation.runs for d in r["demo"].get("demos", [])}
+    assert len(val_ids) == 4 and len(test_ids) == 6
+    assert not val_ids & test_ids and not demo_ids & (val_ids | test_ids)
+    # The test split is the one a plain evaluation with the same test size uses.
+    plain = run_eval(
+        _config(task_file, tmp_path / "plain", seeds=(0,), methods=("zero-shot",)), progress=False, model=gemma
+    )
+    assert {it["id"] for it in plain.runs[0]["items"]} == test_ids
+    saved = json.loads(chosen.path.read_text())
+    assert saved["chosen"] == chosen.chosen and {r["method"] for r in saved["test"]} == {"io", chosen.chosen}
+    with pytest.raises(ValueError, match="validation_size"):
+        select_on_validation(_config(task_file, tmp_path / "none"), progress=False, model=gemma)

@@ -114,9 +114,7 @@ def test_overlap_with_the_test_split_is_guarded(tmp_path, gemma, sports) -> None
     first = history.rounds[0]
     assert same_id.id in first.wrong_ids() and first.guarded >= 1  # an error, refused
     stored = store.list()
-    assert same_id.id not in {d.example_id for d in stored} and "val-copy" not in {
-        d.example_id for d in stored
-    }
+    assert same_id.id not in {d.example_id for d in stored} and "val-copy" not in {d.example_id for d in stored}
     test_texts = {normalize_text(ex.input) for ex in splits.test}
     assert not {normalize_text(d.input) for d in stored} & test_texts
     assert set(first.added_examples) <= {ex.id for ex in splits.validation.examples[:2]}

@@ -68,17 +68,11 @@ def test_official_client_parses_every_endpoint(server: ServerHandle) -> None:
     )
     choice = done.choices[0]
     assert choice.text and choice.finish_reason in ("length", "stop")
-    assert (
-        len(choice.logprobs.tokens)
-        == len(choice.logprobs.token_logprobs)
-        == len(choice.logprobs.top_logprobs)
-    )
+    assert len(choice.logprobs.tokens) == len(choice.logprobs.token_logprobs) == len(choice.logprobs.top_logprobs)
     assert "".join(choice.logprobs.tokens) == choice.text
     assert all(len(top) == 2 and max(top.values()) <= 0 for top in choice.logprobs.top_logprobs)
     assert done.usage.completion_tokens == len(choice.logprobs.tokens) and done.usage.prompt_tokens > 5
-    stopped = client.completions.create(
-        model=SERVED, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0, stop=[","]
-    )
+    stopped = client.completions.create(model=SERVED, prompt="1, 2, 3, 4,", max_tokens=12, temperature=0, stop=[","])
     assert "," not in stopped.choices[0].text and stopped.choices[0].finish_reason == "stop"
     chat = client.chat.completions.create(
         model=SERVED,
@@ -94,9 +88,7 @@ def test_official_client_parses_every_endpoint(server: ServerHandle) -> None:
     assert chat.choices[0].message.role == "assistant" and chat.choices[0].message.content
     assert chat.choices[0].logprobs.content[0].top_logprobs[0].logprob <= 0
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(
-            model="other", messages=[{"role": "user", "content": "x"}], max_tokens=1
-        )
+        client.chat.completions.create(model="other", messages=[{"role": "user", "content": "x"}], max_tokens=1)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=server.base_url, api_key="wrong", max_retries=0, timeout=30).models.list()
 
@@ -111,9 +103,7 @@ def test_hosted_chat_route_answers(server: ServerHandle, gemma, selector, sports
     assert server.stats == {"requests": 1, "failed": 0, "completed": 1}
 
 
-def test_hosted_completions_route_uses_the_text_form(
-    server: ServerHandle, gemma, selector, sports, frame
-) -> None:  # noqa: F811
+def test_hosted_completions_route_uses_the_text_form(server: ServerHandle, gemma, selector, sports, frame) -> None:  # noqa: F811
     completions = OpenAI(
         base_url=server.base_url,
         api_key="test",
@@ -125,9 +115,7 @@ def test_hosted_completions_route_uses_the_text_form(
     )
     result = make_chain(gemma, selector, sports, frame, completions).invoke(QUERY)
     local = (
-        make_chain(gemma, selector, sports, frame, completions)
-        .with_config(configurable={"llm": "local"})
-        .invoke(QUERY)
+        make_chain(gemma, selector, sports, frame, completions).with_config(configurable={"llm": "local"}).invoke(QUERY)
     )
     assert (result.route, result.fallback) == ("hosted", False)
     assert result.prompt == local.prompt  # the same text prompt as the local route
@@ -152,9 +140,7 @@ def test_persistent_errors_fall_back_to_local(server: ServerHandle, gemma, selec
 def test_timeout_falls_back_to_local(server: ServerHandle, gemma, selector, sports, frame) -> None:  # noqa: F811
     server.inject(delay_s=30)
     started = time.monotonic()
-    result = make_chain(gemma, selector, sports, frame, chat_model(server, timeout=1.0), attempts=2).invoke(
-        QUERY
-    )
+    result = make_chain(gemma, selector, sports, frame, chat_model(server, timeout=1.0), attempts=2).invoke(QUERY)
     elapsed = time.monotonic() - started
     assert (result.route, result.fallback) == ("local", True)
     assert server.stats["requests"] == 2 and server.stats["completed"] == 0

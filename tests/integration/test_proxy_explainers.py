@@ -39,8 +39,7 @@ GRADIENT_EXPLAINERS = [
 ]
 KEYWORDS = {"pos": "zebra", "neg": "walnut"}
 FILLERS = (
-    "table river green music window garden paper simple morning yellow bottle quiet orange candle forest "
-    "silver"
+    "table river green music window garden paper simple morning yellow bottle quiet orange candle forest silver"
 ).split()
 
 
@@ -257,9 +256,7 @@ def gemma_explanations(gemma_proxy: CausalLMProxy, snarks_items: list[Example]):
     return {cls.name: cls(gemma_proxy, k=5).explain(texts, golds) for cls in GRADIENT_EXPLAINERS}
 
 
-def test_gemma_label_logits_equal_label_scorer(
-    gemma, gemma_proxy: CausalLMProxy, snarks_items, bigbench_dir
-) -> None:  # type: ignore[no-untyped-def]
+def test_gemma_label_logits_equal_label_scorer(gemma, gemma_proxy: CausalLMProxy, snarks_items, bigbench_dir) -> None:  # type: ignore[no-untyped-def]
     # snarks labels "(a)"/"(b)" are several tokens (one row per label); causal_judgment's
     # "Yes"/"No" are one token each (one row per text): both code paths.
     cj = load_task(bigbench_dir / "causal_judgment")
@@ -312,9 +309,7 @@ def test_gemma_gradient_explanations_are_finite_and_from_the_text(
         assert x.predicted == gemma_proxy.labels[int(ref.argmax())]
 
 
-def test_gemma_batched_equals_one_by_one(
-    gemma_explanations, gemma_proxy: CausalLMProxy, snarks_items
-) -> None:  # type: ignore[no-untyped-def]
+def test_gemma_batched_equals_one_by_one(gemma_explanations, gemma_proxy: CausalLMProxy, snarks_items) -> None:  # type: ignore[no-untyped-def]
     explainer = GradXInputExplainer(gemma_proxy, k=5)
     for batched, e in zip(gemma_explanations["grad_x_input"], snarks_items, strict=True):
         single = explainer.explain(e.input, e.label)
@@ -348,9 +343,7 @@ def test_gpt2_style_classifier_is_left_padded_and_batches_exactly(gemma, planted
 
     task, test = planted
     torch.manual_seed(0)
-    config = GPT2Config(
-        vocab_size=len(gemma.tokenizer), n_positions=64, n_embd=32, n_layer=1, n_head=2, num_labels=2
-    )
+    config = GPT2Config(vocab_size=len(gemma.tokenizer), n_positions=64, n_embd=32, n_layer=1, n_head=2, num_labels=2)
     loaded = LoadedModel(GPT2ForSequenceClassification(config).eval(), gemma.tokenizer, "tiny-gpt2", "memory")
     proxy = ProxyClassifier(loaded, task.labels, lr=1e-3, progress=False)
     assert proxy.left_pad and loaded.model.config.pad_token_id == gemma.tokenizer.pad_token_id

@@ -98,9 +98,7 @@ def test_store_without_embeddings_loads_the_default_on_first_use(tmp_path: Path)
 def test_the_shared_langchain_collection_is_refused(name: str, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="shared default collection"):
         RationaleStore.local(name, tmp_path / "chroma")
-    assert not any(
-        c.name == name for c in chromadb.PersistentClient(path=str(tmp_path / "chroma")).list_collections()
-    )
+    assert not any(c.name == name for c in chromadb.PersistentClient(path=str(tmp_path / "chroma")).list_collections())
 
 
 @pytest.mark.parametrize(

@@ -76,9 +76,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while not _heartbeat(port):
             if process.poll() is not None:
-                pytest.fail(
-                    f"chroma run exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
-                )
+                pytest.fail(f"chroma run exited with {process.returncode}:\n{log_path.read_text(errors='replace')}")
             if time.monotonic() > deadline:
                 pytest.fail(f"chroma run did not answer within {STARTUP_TIMEOUT_S:.0f} s on port {port}.")
             time.sleep(0.2)

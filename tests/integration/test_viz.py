@@ -65,9 +65,7 @@ def test_png_opens_with_expected_size_and_is_not_blank(tmp_path: Path, explanati
     reddish = (rgb[..., 0] - rgb[..., 2] > 0.3).sum()
     bluish = (rgb[..., 2] - rgb[..., 0] > 0.3).sum()
     assert reddish > 100 and bluish > 100  # both colours of the heat-map are drawn
-    longer = explanation_png(
-        RandomExplainer(k=3).explain(" ".join([TEXT] * 6), "plausible"), tmp_path / "long.png"
-    )
+    longer = explanation_png(RandomExplainer(k=3).explain(" ".join([TEXT] * 6), "plausible"), tmp_path / "long.png")
     assert imread(longer).shape[0] > height  # more lines, taller image, same width
     assert imread(longer).shape[1] == 800
 
@@ -76,9 +74,7 @@ def test_plot_rounds_and_methods(tmp_path: Path) -> None:
     history = ImproveHistory(task="t", store="s", best_round=1, stop_reason="completed")
     for r, acc in enumerate([0.5, 0.75, 0.625]):
         history.rounds.append(
-            RoundRecord(
-                r, acc, acc - 0.1, 8, int(8 * (1 - acc)), {"a": 0.5, "b": 0.5}, 2 * r, added=["x"] * (r < 2)
-            )
+            RoundRecord(r, acc, acc - 0.1, 8, int(8 * (1 - acc)), {"a": 0.5, "b": 0.5}, 2 * r, added=["x"] * (r < 2))
         )
     img = imread(plot_rounds(history, tmp_path / "rounds.png"))
     assert img.shape[0] > 100 and img.shape[1] > 100 and img[..., :3].std() > 0.05
@@ -90,8 +86,7 @@ def test_plot_rounds_and_methods(tmp_path: Path) -> None:
     def run(method: str, preds: list[str]) -> dict:
         gold = ["a", "b", "a", "b"]
         items = [
-            {"id": str(i), "gold": g, "pred": p, "probs": {}}
-            for i, (g, p) in enumerate(zip(gold, preds, strict=True))
+            {"id": str(i), "gold": g, "pred": p, "probs": {}} for i, (g, p) in enumerate(zip(gold, preds, strict=True))
         ]
         acc = sum(g == p for g, p in zip(gold, preds, strict=True)) / 4
         return {
@@ -107,9 +102,7 @@ def test_plot_rounds_and_methods(tmp_path: Path) -> None:
             "pred_dist": {},
         }
 
-    results = EvalResults(
-        cfg, [run("zero-shot", ["a"] * 4), run("io", ["a", "b", "a", "a"])], labels=("a", "b")
-    )
+    results = EvalResults(cfg, [run("zero-shot", ["a"] * 4), run("io", ["a", "b", "a", "a"])], labels=("a", "b"))
     img = imread(plot_methods(results, tmp_path / "methods.png"))
     assert img.shape[1] > 100 and img[..., :3].std() > 0.05
     assert np.isfinite(img).all()

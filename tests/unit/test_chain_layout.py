@@ -95,9 +95,7 @@ class Counter(BaseCallbackHandler):
 class ListRetriever(BaseRetriever):
     docs: list[Document]
 
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
+    def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
         return self.docs
 
 
@@ -121,9 +119,7 @@ def test_text_prompt_is_the_amplify_layout_and_the_answer_is_parsed() -> None:
 
 def test_generate_rationale_ends_the_prompt_after_the_query() -> None:
     llm = FakeListLLM(responses=["LeBron plays basketball.\nAnswer: plausible\nStatement: next"])
-    chain = create_amplify_chain(
-        FixedSelector(DEMOS), labels=LABELS, frame=FRAME, local=llm, generate_rationale=True
-    )
+    chain = create_amplify_chain(FixedSelector(DEMOS), labels=LABELS, frame=FRAME, local=llm, generate_rationale=True)
     result = chain.invoke({"input": QUERY})
     assert result.prompt.endswith("\nStatement: LeBron James dunked the ball.\n")
     assert result.rationale == "LeBron plays basketball."
@@ -156,9 +152,7 @@ def test_unparseable_answers_are_none_and_labels_can_come_with_the_input() -> No
     assert chain.invoke({"input": QUERY, "labels": ["(A)", "(B)"]}).answer == "(B)"
     # Without any label space the answer is the first line of the text.
     assert (
-        create_amplify_chain(None, frame=FRAME, local=FakeListLLM(responses=[" blue sky.\nQ"]))
-        .invoke("Colour?")
-        .answer
+        create_amplify_chain(None, frame=FRAME, local=FakeListLLM(responses=[" blue sky.\nQ"])).invoke("Colour?").answer
         == "blue sky"
     )
 
@@ -175,9 +169,7 @@ def test_unparseable_answers_are_none_and_labels_can_come_with_the_input() -> No
         ("plausible or implausible?", "chat", False, ("", None)),
     ],
 )
-def test_parse_completion(
-    text: str, form: str, generate_rationale: bool, expected: tuple[str, str | None]
-) -> None:
+def test_parse_completion(text: str, form: str, generate_rationale: bool, expected: tuple[str, str | None]) -> None:
     style = PromptStyle(frame=FRAME, generate_rationale=generate_rationale)
     assert parse_completion(text, LABELS, form, style) == expected  # type: ignore[arg-type]
 

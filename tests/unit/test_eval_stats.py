@@ -8,6 +8,7 @@ import math
 import pytest
 
 from amplify_agents.eval import EvalConfig, EvalResults, parse_method, stats
+from amplify_agents.eval.answering import label_named, prompt_maker, rationale_prompt
 from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, explainer_family
 from amplify_agents.framing import Frame
 
@@ -161,3 +162,44 @@ def test_results_summary_table_and_files(tmp_path) -> None:
     lines = results.to_csv(tmp_path / "r.csv").read_text().splitlines()
     assert len(lines) == 1 + 4 + 2 and lines[-1].startswith("summary,good")
     assert results.plot(tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_method_modifiers_parse_to_a_canonical_name() -> None:
+    spec = parse_method("self:deeplift:error+cal+gen")
+    assert (spec.name, spec.placement, spec.calibration) == ("self:deeplift:error+gen+cal", "gen", "contextual")
+    assert (spec.base, spec.uncalibrated) == ("self:deeplift:error", "self:deeplift:error+gen")
+    io = parse_method("io+pmi")
+    assert (io.name, io.placement, io.calibration, io.base) == ("io+pmi", "xry", "pmi", "io")
+    assert parse_method("random-keywords+xyr").placement == "xyr"
+    for bad, message in (
+        ("io+xyr", "has none"),
+        ("io+gen", "has none"),
+        ("io+fast", "Unknown modifier 'fast'"),
+        ("io+cal+pmi", "two calibrations"),
+        ("auto-cot+xyr+gen", "two placements"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            parse_method(bad)
+
+
+def test_placements_lay_out_rationale_and_answer_in_order() -> None:
+    frame = Frame(instruction="Sort.\n", input_prefix="\nQ: ", output_prefix="\nA:", label_prefix=" ")
+    demos = [{"input": "x1", "rationale": "R1.", "answer": "yes"}]
+    xry = prompt_maker(demos, frame, "xry")(["q"])[0]
+    xyr = prompt_maker(demos, frame, "xyr")(["q"])[0]
+    assert xry == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\nA:"
+    assert xyr == "Sort.\n\nQ: x1\nA: yes\nR1.\n\nQ: q\nA:"
+    # Test-time reasoning: the prompt stops where the query's own rationale begins.
+    assert rationale_prompt("q", demos, frame) == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\n"
+    with pytest.raises(ValueError, match="pass the model"):
+        prompt_maker(demos, frame, "gen")
+    with pytest.raises(ValueError, match="Unknown placement"):
+        prompt_maker(demos, frame, "ryx")
+
+
+def test_label_named_prefers_an_exact_label() -> None:
+    named = label_named(
+        ["clues to predict (b) as a correct answer", "nothing here", "so the answer is no"],
+        [("(a)", "(b)")] * 2 + [("yes", "no")],
+    )
+    assert named == ["(b)", None, "no"]

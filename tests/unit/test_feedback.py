@@ -37,9 +37,7 @@ def _demo(text: str, label: str = "plausible", **kw: object) -> Demonstration:
 @pytest.fixture()
 def setup(tmp_path: Path) -> tuple[RationaleStore, FeedbackLog, list[str]]:
     store = _store(tmp_path)
-    used = store.add(
-        [_demo("Lionel Messi scored a free kick"), _demo("LeBron James hit a home run", "implausible")]
-    )
+    used = store.add([_demo("Lionel Messi scored a free kick"), _demo("LeBron James hit a home run", "implausible")])
     log = FeedbackLog(store, tmp_path / "review.jsonl", task=TASK, explainer=RandomExplainer(k=2))
     return store, log, used
 
@@ -75,9 +73,7 @@ def test_unverified_feedback_goes_to_review_not_to_the_store(setup) -> None:
 def test_verified_feedback_enters_the_store_with_an_explained_rationale(setup) -> None:
     store, log, used = setup
     query = "Patrick Mahomes threw a touchdown"
-    out = log.record(
-        query, "The answer is implausible.", gold="plausible", verified=True, user_id="u1", demo_ids=used
-    )
+    out = log.record(query, "The answer is implausible.", gold="plausible", verified=True, user_id="u1", demo_ids=used)
     assert out.stored and not out.queued and out.correct is False
     demo = store.get(out.demo_id)
     assert demo is not None
@@ -128,9 +124,7 @@ def test_hygiene_dedups_and_caps_by_usefulness_and_age(tmp_path: Path) -> None:
         created_at="2024-01-02T00:00:00+00:00",
         extra={"usefulness": {"correct": 3, "wrong": 0}},
     )
-    c = _demo(
-        "The cat sat", explainer="grad", created_at="2024-01-03T00:00:00+00:00"
-    )  # exact copy of a's input
+    c = _demo("The cat sat", explainer="grad", created_at="2024-01-03T00:00:00+00:00")  # exact copy of a's input
     conflict = _demo("The cat sat", "implausible", created_at="2024-01-04T00:00:00+00:00")
     store.add([a, b, c, conflict])
     dry = dedup(store, dry_run=True)

@@ -158,8 +158,7 @@ def test_minilm_wordpiece_offsets_map_onto_words_of_the_original_text() -> None:
     enc = tok(text, return_offsets_mapping=True, return_special_tokens_mask=True)
     # [CLS]/[SEP] have (0, 0) offsets: special tokens are not features.
     offsets = [
-        None if sp else tuple(o)
-        for o, sp in zip(enc["offset_mapping"], enc["special_tokens_mask"], strict=True)
+        None if sp else tuple(o) for o, sp in zip(enc["offset_mapping"], enc["special_tokens_mask"], strict=True)
     ]
     words = split_words(text)
     mapping = tokens_to_words(offsets, words)

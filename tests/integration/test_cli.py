@@ -258,6 +258,12 @@ def test_demo_runs_end_to_end(task_dir: Path, gemma) -> None:
         (["select", "{dir}", "-n", "cli-sports"], "query is required"),
         (["eval", "{task}", "--method", "bogus"], "Unknown method 'bogus'"),
         (["eval", "{task}", "--method", "io", "--demo-setting", "sometimes"], "unknown demo setting"),
+        (["eval", "{task}", "--method", "io+calibrate"], "Unknown modifier 'calibrate'"),
+        (["eval", "{task}", "--method", "io", "--select-on", "train"], "unknown selection split 'train'"),
+        (
+            ["eval", "{task}", "--select-on", "validation", "--validation-size", "950", "--test-size", "100"],
+            "leave no demo pool",
+        ),
         (["improve", "{task}", "-d", "{tmp}", "-n", "x-store", "--strategy", "random"], "unknown strategy"),
         (["inspect", "{dir}", "-n", "cli-sports", "--explain", "zzzz"], "no demonstration with id 'zzzz'"),
         (["inspect", "{dir}", "-n", "cli-sports", "--html", "x.html"], "need --explain"),

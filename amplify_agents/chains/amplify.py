@@ -41,6 +41,7 @@ from amplify_agents.chains.llms import LabelScoringLLM, cut_at_stops, local_gene
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, switchable, with_retries
 from amplify_agents.framing import Frame
+from amplify_agents.models.calibration import CONTENT_FREE_INPUTS
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.models.parsing import parse_answer
 from amplify_agents.prompts import DemoKeys, build_chat_messages, build_text_prompt
@@ -56,6 +57,7 @@ __all__ = [
 
 PromptForm = Literal["text", "chat"]
 LocalMode = Literal["score", "generate"]
+Calibration = Literal["contextual", "pmi"]
 DocumentFormatter = Callable[[Sequence[Document]], str]
 
 
@@ -215,7 +217,20 @@ def _from_output(out: Any) -> dict[str, Any]:
     return _completion(str(out), None, None)
 
 
-def _llm_step(llm: Runnable, stops: Sequence[str], name: str) -> Runnable[Mapping[str, Any], dict[str, Any]]:
+def _calibration_prompts(state: Mapping[str, Any], method: str, form: PromptForm, style: PromptStyle) -> list[str]:
+    """The prompts of the label prior for this state: the same prompt (demonstrations, context,
+    history) with content-free queries (contextual), or the bare answer prefix (pmi)."""
+    if method == "pmi":
+        return [style.frame.output_prefix.strip() or style.frame.output_prefix]
+    return [build_prompt({**state, "input": x}, form, style).to_string() for x in CONTENT_FREE_INPUTS]
+
+
+def _llm_step(
+    llm: Runnable,
+    stops: Sequence[str],
+    name: str,
+    prior_prompts: Callable[[Mapping[str, Any]], list[str]] | None = None,
+) -> Runnable[Mapping[str, Any], dict[str, Any]]:
     """Call the route's model on ``state["prompt"]``.
 
     A ``BaseLLM`` is called through ``generate_prompt`` so its ``generation_info`` (the
@@ -226,9 +241,13 @@ def _llm_step(llm: Runnable, stops: Sequence[str], name: str) -> Runnable[Mappin
     stop = list(stops) or None
 
     def llm_kwargs(state: Mapping[str, Any]) -> dict[str, Any]:
-        if isinstance(llm, LabelScoringLLM) and state.get("labels"):
-            return {"labels": list(state["labels"])}
-        return {}
+        kwargs: dict[str, Any] = {}
+        if isinstance(llm, LabelScoringLLM):
+            if state.get("labels"):
+                kwargs["labels"] = list(state["labels"])
+            if llm.calibration and prior_prompts is not None:
+                kwargs["calibration_prompts"] = prior_prompts(state)
+        return kwargs
 
     def run(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         if is_llm:
@@ -264,6 +283,8 @@ def _route(
     stops: Sequence[str],
 ) -> Runnable[Any, AmplifyResult]:
     """prompt → LLM → AmplifyResult for one model; the result names this route and model."""
+    method = getattr(llm, "calibration", None) if isinstance(llm, LabelScoringLLM) else None
+    prior_prompts = (lambda state: _calibration_prompts(state, method, form, style)) if method else None
 
     def finish(state: Mapping[str, Any], config: RunnableConfig) -> AmplifyResult:
         completion = state["completion"]
@@ -287,7 +308,7 @@ def _route(
         RunnablePassthrough.assign(
             prompt=RunnableLambda(lambda state: build_prompt(state, form, style), name="amplify_prompt")
         )
-        | RunnablePassthrough.assign(completion=_llm_step(llm, stops, name=f"{name}_llm"))
+        | RunnablePassthrough.assign(completion=_llm_step(llm, stops, name=f"{name}_llm", prior_prompts=prior_prompts))
         | RunnableLambda(finish, name="amplify_parse")
     ).with_config(run_name=f"{name}_route")
 
@@ -353,19 +374,24 @@ def local_llm(
     labels: Sequence[str] | None = None,
     frame: Frame = Frame(),
     max_new_tokens: int = 16,
+    calibration: Calibration | None = None,
 ) -> BaseLanguageModel:
     """The LangChain model of the local route.
 
     A :class:`LoadedModel` becomes a :class:`LabelScoringLLM` (``mode="score"``, needs the
-    label space) or a greedy ``HuggingFacePipeline`` (``mode="generate"``); a LangChain model
-    is returned unchanged.
+    label space; ``calibration`` makes it subtract a label prior) or a greedy
+    ``HuggingFacePipeline`` (``mode="generate"``); a LangChain model is returned unchanged.
     """
+    if calibration not in (None, "contextual", "pmi"):
+        raise ValueError(f"Unknown calibration {calibration!r}: use None, 'contextual' or 'pmi'.")
     if not isinstance(local, LoadedModel):
         return local
     if mode == "score":
         if not labels:
             raise ValueError('Label scoring needs the label space: pass labels=[...] or use local_mode="generate".')
-        return LabelScoringLLM(loaded=local, labels=list(labels), label_prefix=frame.label_prefix)
+        return LabelScoringLLM(
+            loaded=local, labels=list(labels), label_prefix=frame.label_prefix, calibration=calibration
+        )
     if mode == "generate":
         return local_generation_llm(local, max_new_tokens=max_new_tokens)
     raise ValueError(f'Unknown local mode {mode!r}: use "score" or "generate".')
@@ -384,13 +410,21 @@ def _routes(
     retry_jitter: bool,
     fallback_to_local: bool,
     max_new_tokens: int,
+    calibration: Calibration | None = None,
 ) -> Runnable[Mapping[str, Any], AmplifyResult]:
     if local is None and hosted is None:
         raise ValueError("Give a local model (local=...), a hosted one (hosted=...), or both.")
     default = default_route or (LOCAL if local is not None else HOSTED)
     routes: dict[str, Runnable] = {}
     if local is not None:
-        llm = local_llm(local, mode=local_mode, labels=labels, frame=style.frame, max_new_tokens=max_new_tokens)
+        llm = local_llm(
+            local,
+            mode=local_mode,
+            labels=labels,
+            frame=style.frame,
+            max_new_tokens=max_new_tokens,
+            calibration=calibration,
+        )
         form = _form_of(llm)
         routes[LOCAL] = _route(
             LOCAL,
@@ -434,6 +468,7 @@ def create_amplify_chain(
     retry_jitter: bool = True,
     fallback_to_local: bool = True,
     max_new_tokens: int = 16,
+    calibration: Calibration | None = None,
     generate_rationale: bool = False,
     rationale_first: bool = True,
     answer_prefix: str = "The answer is ",
@@ -468,6 +503,13 @@ def create_amplify_chain(
         fallback_to_local: when the hosted route still fails, the local route answers
             (``result.route == "local"``, ``result.fallback is True``).
         max_new_tokens: generation length of the local ``"generate"`` mode.
+        calibration: local ``"score"`` mode: ``"contextual"`` divides out the label
+            distribution the same prompt (same demonstrations) gives content-free queries
+            ("N/A", "", "[MASK]"; Zhao et al., 2021), ``"pmi"`` subtracts the labels'
+            log-probabilities after the bare answer prefix. The prior's prompts are scored in
+            the same call as the query (they share its demonstration prefix), so the cost is
+            small; ``result.label_probs`` are calibrated and the generation info keeps the raw
+            ones. Off by default: see benchmarks/RESULTS.md for where it helps.
         generate_rationale: text form: let the model write a rationale before the answer.
         rationale_first: (x, r, y) demonstrations (the papers' order); False for (x, y, r).
         answer_prefix: chat form: "The answer is " before each demo's label.
@@ -519,6 +561,7 @@ def create_amplify_chain(
         retry_jitter=retry_jitter,
         fallback_to_local=fallback_to_local,
         max_new_tokens=max_new_tokens,
+        calibration=calibration,
     )
     front = _front(selector, input_key=input_key, labels=labels, retriever=retriever)
     name = "AmplifyRAGChain" if retriever is not None else "AmplifyChain"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -26,6 +26,7 @@ from langchain_huggingface import HuggingFacePipeline
 from pydantic import Field, PrivateAttr
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from amplify_agents.models.calibration import apply_prior, prior_from_scores
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.models.scoring import LabelScorer
 
@@ -116,6 +117,11 @@ class LabelScoringLLM(BaseLLM):
     label_prefix: str = " "
     model_name: str = ""
     batch_size: int = 16
+    calibration: Literal["contextual", "pmi"] | None = None
+    """Subtract a label prior (see :mod:`amplify_agents.models.calibration`) from the scores of
+    each call. The call passes the prior's prompts as ``calibration_prompts``: the same prompt
+    with content-free inputs (contextual, their probabilities averaged) or the bare answer
+    prefix (pmi)."""
     _scorer: LabelScorer = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
@@ -138,25 +144,34 @@ class LabelScoringLLM(BaseLLM):
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
         labels: Sequence[str] | None = None,
+        calibration_prompts: Sequence[str] | None = None,
         **kwargs: Any,
     ) -> LLMResult:
         space = list(labels) if labels else self.labels
         if not space:
             raise ValueError("LabelScoringLLM needs a label space: pass labels= when building it or calling it.")
+        extra = list(calibration_prompts or []) if self.calibration else []
+        if self.calibration and not extra:
+            raise ValueError(
+                f"calibration={self.calibration!r} needs the prior's prompts: call with calibration_prompts=[...] "
+                "(create_amplify_chain passes them), or build the LLM without calibration."
+            )
         with model_lock(self.loaded):
-            scores = self._scorer.score(prompts, space)
-        generations = [
-            [
-                Generation(
-                    text=s.predicted,
-                    generation_info={
-                        "label_probs": s.probs,
-                        "logprobs": dict(zip(s.labels, s.logprobs, strict=True)),
-                    },
-                )
-            ]
-            for s in scores
-        ]
+            # One call: the prior's prompts share the demonstrations (the cached prefix) with the query's.
+            scores = self._scorer.score(list(prompts) + extra, space)
+        prior = None
+        if extra:
+            scores, reference = scores[: len(prompts)], scores[len(prompts) :]
+            prior = prior_from_scores(reference, self.calibration or "")
+            raw = scores
+            scores = [apply_prior(s, prior) for s in scores]
+        generations = []
+        for i, s in enumerate(scores):
+            info: dict[str, Any] = {"label_probs": s.probs, "logprobs": dict(zip(s.labels, s.logprobs, strict=True))}
+            if prior is not None:
+                info["calibration"] = {"method": prior.method, "prior": prior.as_dict()}
+                info["uncalibrated_label_probs"] = raw[i].probs
+            generations.append([Generation(text=s.predicted, generation_info=info)])
         return LLMResult(generations=generations, llm_output={"model_name": self.model_name})
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from amplify_agents.models.scoring import LabelScorer, LabelScores
 
-__all__ = ["CONTENT_FREE_INPUTS", "LabelPrior", "contextual_prior", "pmi_prior", "apply_prior"]
+__all__ = ["CONTENT_FREE_INPUTS", "LabelPrior", "apply_prior", "contextual_prior", "pmi_prior", "prior_from_scores"]
 
 CONTENT_FREE_INPUTS: tuple[str, ...] = ("N/A", "", "[MASK]")
 
@@ -49,14 +49,31 @@ def contextual_prior(
     instruction and demonstrations), so the prior is the prompt's own.
     """
     scores = scorer.score([build_prompt(x) for x in content_free], list(labels))
-    mean = [sum(s.probs[lab] for s in scores) / len(scores) for lab in labels]
-    return LabelPrior(tuple(labels), tuple(math.log(max(p, 1e-12)) for p in mean), "contextual")
+    return prior_from_scores(scores, "contextual")
 
 
 def pmi_prior(scorer: LabelScorer, premise: str, labels: Sequence[str]) -> LabelPrior:
     """Label log-probabilities after the bare domain premise (e.g. the answer prefix "A:")."""
-    [s] = scorer.score([premise], list(labels))
-    return LabelPrior(tuple(labels), s.logprobs, "pmi")
+    return prior_from_scores(scorer.score([premise], list(labels)), "pmi")
+
+
+def prior_from_scores(reference: Sequence[LabelScores], method: str) -> LabelPrior:
+    """The prior from the already computed scores of its prompts.
+
+    ``"contextual"``: the log of the label probabilities averaged over the content-free
+    prompts' scores; ``"pmi"``: the summed label log-probabilities of the one premise.
+    Use it to score the prior's prompts in the same call as the real ones (they share the
+    cached demonstration prefix).
+    """
+    if not reference:
+        raise ValueError("No reference scores: score the prior's prompts first.")
+    labels = reference[0].labels
+    if method == "pmi":
+        return LabelPrior(tuple(labels), tuple(reference[0].logprobs), "pmi")
+    if method != "contextual":
+        raise ValueError(f"Unknown calibration {method!r}: use 'contextual' or 'pmi'.")
+    mean = [sum(s.probs[lab] for s in reference) / len(reference) for lab in labels]
+    return LabelPrior(tuple(labels), tuple(math.log(max(p, 1e-12)) for p in mean), "contextual")
 
 
 def apply_prior(scores: LabelScores, prior: LabelPrior) -> LabelScores:

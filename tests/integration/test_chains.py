@@ -167,3 +167,35 @@ def test_rag_prompt_holds_context_and_demonstrations(gemma, selector, frame, lab
     plain = create_plain_rag_chain(retriever, labels=labels, frame=frame, local=gemma).invoke(query)
     assert plain.demonstrations == [] and plain.context == result.context
     assert all(demo["input"] not in plain.prompt for demo in result.demonstrations)
+
+
+def test_calibrated_chain_divides_out_the_prompts_own_label_prior(gemma, selector, frame, labels, first) -> None:  # noqa: F811
+    from amplify_agents.models import LabelScorer
+    from amplify_agents.models.calibration import CONTENT_FREE_INPUTS, apply_prior, contextual_prior, pmi_prior
+
+    query = next(iter(QUERIES))
+    calibrated = create_amplify_chain(selector, labels=labels, frame=frame, local=gemma, calibration="contextual")
+    result = calibrated.invoke(query)
+    # Same demonstrations and prompt as the uncalibrated chain; only the scores change.
+    assert result.prompt == first.prompt and result.demonstrations == first.demonstrations
+    # The prior is the same prompt's distribution over content-free queries (Zhao et al.).
+    scorer = LabelScorer(gemma, label_prefix=frame.label_prefix)
+    demos = result.demonstrations
+    prior = contextual_prior(scorer, lambda x: build_text_prompt(x, demos, frame), labels)
+    assert len(CONTENT_FREE_INPUTS) == 3
+    [raw] = scorer.score([result.prompt], labels)
+    expected = apply_prior(raw, prior)
+    for lab in labels:
+        assert result.label_probs[lab] == pytest.approx(expected.probs[lab], abs=1e-4)
+        assert first.label_probs[lab] == pytest.approx(raw.probs[lab], abs=1e-4)
+    assert result.answer == expected.predicted
+
+    pmi = create_amplify_chain(selector, labels=labels, frame=frame, local=gemma, calibration="pmi").invoke(query)
+    expected_pmi = apply_prior(raw, pmi_prior(scorer, frame.output_prefix.strip(), labels))
+    assert pmi.answer == expected_pmi.predicted
+    for lab in labels:
+        assert pmi.label_probs[lab] == pytest.approx(expected_pmi.probs[lab], abs=1e-4)
+    with pytest.raises(ValueError, match="Unknown calibration"):
+        create_amplify_chain(selector, labels=labels, frame=frame, local=gemma, calibration="zhao")
+    with pytest.raises(ValueError, match="calibration_prompts"):
+        LabelScoringLLM(loaded=gemma, labels=labels, calibration="contextual").invoke("Q: hi\nA:")

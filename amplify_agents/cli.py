@@ -83,6 +83,21 @@ ConfigOpt = typer.Option(
     show_default=False,
 )
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
+TaskArg = typer.Argument(
+    None,
+    metavar="TASK",
+    help="Task file: BIG-bench task.json (or its folder), .jsonl or .csv.",
+    show_default=False,
+)
+StoreDirOpt = typer.Option(
+    None,
+    "--store-dir",
+    "-d",
+    help="Chroma directory of the store (created if missing).",
+    show_default=False,
+)
+NameOpt = typer.Option(None, "--name", "-n", help="Store name (its Chroma collection).", show_default=False)
+ProxyEpochsOpt = typer.Option(10, min=0, help="Fine-tuning epochs of the classifier proxy.")
 
 
 # ------------------------------------------------------------------------------ errors
@@ -399,20 +414,9 @@ def _pct(value: Any) -> str:
 @_guard
 def build(
     ctx: typer.Context,
-    task_path: Path = typer.Argument(
-        None,
-        metavar="TASK",
-        help="Task file: BIG-bench task.json (or its folder), .jsonl or .csv.",
-        show_default=False,
-    ),
-    store_dir: Path = typer.Option(
-        None,
-        "--store-dir",
-        "-d",
-        help="Chroma directory of the store (created if missing).",
-        show_default=False,
-    ),
-    name: str = typer.Option(None, "--name", "-n", help="Store name (its Chroma collection).", show_default=False),
+    task_path: Path = TaskArg,
+    store_dir: Path = StoreDirOpt,
+    name: str = NameOpt,
     explainer: str = typer.Option(
         "grad_x_input", help="Explainer writing the rationales (see `inspect --help` for the list)."
     ),
@@ -513,7 +517,7 @@ def select_cmd(
     store_dir: Path = typer.Argument(
         None, metavar="STORE_DIR", help="Chroma directory of the store.", show_default=False
     ),
-    name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
+    name: str = NameOpt,
     query: str = typer.Option(
         None, "--query", "-Q", help="The query to select demonstrations for.", show_default=False
     ),
@@ -567,12 +571,7 @@ def select_cmd(
 @_guard
 def eval_cmd(
     ctx: typer.Context,
-    task_path: Path = typer.Argument(
-        None,
-        metavar="TASK",
-        help="Task file: BIG-bench task.json (or its folder), .jsonl or .csv.",
-        show_default=False,
-    ),
+    task_path: Path = TaskArg,
     method: list[str] = typer.Option(
         None,
         "--method",
@@ -596,7 +595,7 @@ def eval_cmd(
     model: str = typer.Option(DEFAULT_MODEL, help="The small LM that answers."),
     pool_size: int = typer.Option(None, min=1, help="Cap on the demo pool.", show_default=False),
     proxy: str = typer.Option("classifier", help="Proxy of amplify: methods: classifier or causal_lm."),
-    proxy_epochs: int = typer.Option(10, min=0, help="Fine-tuning epochs of the classifier proxy."),
+    proxy_epochs: int = ProxyEpochsOpt,
     retrieval_candidates: int = typer.Option(
         None, min=1, help="Retrieved setting: demonstrations built per method.", show_default=False
     ),
@@ -703,20 +702,9 @@ def _print_eval_table(results: Any, task_name: str, split: str) -> None:
 @_guard
 def improve_cmd(
     ctx: typer.Context,
-    task_path: Path = typer.Argument(
-        None,
-        metavar="TASK",
-        help="Task file: BIG-bench task.json (or its folder), .jsonl or .csv.",
-        show_default=False,
-    ),
-    store_dir: Path = typer.Option(
-        None,
-        "--store-dir",
-        "-d",
-        help="Chroma directory of the store (created if missing).",
-        show_default=False,
-    ),
-    name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
+    task_path: Path = TaskArg,
+    store_dir: Path = StoreDirOpt,
+    name: str = NameOpt,
     explainer: str = typer.Option("grad_x_input", help="Explainer writing the rationales of the added errors."),
     strategy: str = typer.Option("error", help="Which errors first: error, h-mcs or l-mcs."),
     rounds: int = typer.Option(3, min=1, help="Rounds of additions at most."),
@@ -731,7 +719,7 @@ def improve_cmd(
         "retrieved", help="retrieved (per item, by the selector) or fixed (one set per round)."
     ),
     proxy: str = typer.Option("classifier", help="Proxy of proxy explainers: classifier or causal_lm."),
-    proxy_epochs: int = typer.Option(10, min=0, help="Fine-tuning epochs of the classifier proxy."),
+    proxy_epochs: int = ProxyEpochsOpt,
     keep_best: bool = typer.Option(False, help="At the end, remove what was added after the best round."),
     plot: Path = typer.Option(None, help="Write the accuracy-per-round plot to this PNG.", show_default=False),
     quiet: bool = QuietOpt,
@@ -792,7 +780,7 @@ def inspect_cmd(
     store_dir: Path = typer.Argument(
         None, metavar="STORE_DIR", help="Chroma directory of the store.", show_default=False
     ),
-    name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
+    name: str = NameOpt,
     sample: int = typer.Option(3, min=0, help="How many of the newest demonstrations to show."),
     explain: str = typer.Option(
         None, help="Re-explain this demonstration (its id, or a unique prefix).", show_default=False
@@ -950,7 +938,7 @@ def export_cmd(
     store_dir: Path = typer.Argument(
         None, metavar="STORE_DIR", help="Chroma directory of the store.", show_default=False
     ),
-    name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
+    name: str = NameOpt,
     out: Path = typer.Option(
         None,
         "--out",
@@ -979,7 +967,7 @@ def import_cmd(
         help="Chroma directory of the store (created if missing).",
         show_default=False,
     ),
-    name: str = typer.Option(None, "--name", "-n", help="Store name.", show_default=False),
+    name: str = NameOpt,
     source: Path = typer.Option(None, "--in", "-i", help="JSONL file to read (written by export).", show_default=False),
     config: Path = ConfigOpt,
 ) -> None:

@@ -1,0 +1,118 @@
+"""Summarise the results files of ``run_eval.py`` across tasks: one markdown overview and one plot.
+
+Reads ``<root>/<task>/results.json`` for every task folder under ``--root`` and prints
+
+* the cross-task overview: balanced accuracy (mean ± std over seeds) per method and task,
+  with the accuracy difference against IO and its paired McNemar p-value;
+* per task, the harness's own table (accuracy, 95% interval, balanced accuracy, AUROC,
+  top answer share), as written to ``results.md``;
+
+and writes ``<root>/overview.png`` (balanced accuracy per method, one panel per task,
+error bars = std over seeds, the dashed line = chance).
+
+    python benchmarks/summarize_eval.py --root benchmarks/results > benchmarks/results/overview.md
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from amplify_agents.eval import EvalResults
+
+ROOT = Path(__file__).resolve().parent / "results"
+
+
+def _pct(x: float) -> str:
+    return "–" if x != x else f"{100 * x:.1f}"
+
+
+def load(root: Path) -> dict[str, EvalResults]:
+    found = {}
+    for path in sorted(root.glob("*/results.json")):
+        found[path.parent.name] = EvalResults.from_json(path)
+    return found
+
+
+def overview(results: dict[str, EvalResults]) -> str:
+    tasks = list(results)
+    summaries = {t: {row["method"]: row for row in r.summary()} for t, r in results.items()}
+    methods = list(dict.fromkeys(m for r in results.values() for m in r.methods))
+    head = ["method", *tasks, "tasks above io (p < 0.05) / below"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for method in methods:
+        cells, above, below = [method], 0, 0
+        for task in tasks:
+            row = summaries[task].get(method)
+            if row is None:
+                cells.append("")
+                continue
+            cell = f"{_pct(row['balanced_accuracy_mean'])} ± {_pct(row['balanced_accuracy_std'])}"
+            if "p_vs_reference" in row and method != row.get("reference"):
+                diff, p = row["diff_vs_reference"], row["p_vs_reference"]
+                cell += f" ({100 * diff:+.1f}, p={p:.2g})"
+                above += p < 0.05 and diff > 0
+                below += p < 0.05 and diff < 0
+            cells.append(cell)
+        cells.append(f"{above} / {below}")
+        lines.append("| " + " | ".join(cells) + " |")
+    seeds = {t: len(r.config.seeds) for t, r in results.items()}
+    n_items = {t: r.config.test_size for t, r in results.items()}
+    note = (
+        f"\nBalanced accuracy in % (chance = 50 on these two-label tasks), mean ± std over seeds "
+        f"({seeds}); in brackets the accuracy difference to io in points and the exact McNemar p-value "
+        f"on the same test items pooled over seeds ({n_items} items per seed)."
+    )
+    return "\n".join(lines) + "\n" + note
+
+
+def plot(results: dict[str, EvalResults], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = list(results)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 5.5), sharey=True, squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        rows = results[task].summary()
+        names = [r["method"] for r in rows]
+        means = [100 * r["balanced_accuracy_mean"] for r in rows]
+        stds = [100 * r["balanced_accuracy_std"] for r in rows]
+        baseline = ("zero-shot", "io", "io-semantic")
+        colors = ["#888888" if n in baseline else "#4C72B0" for n in names]
+        colors = ["#DD8452" if "+cal" in n else c for n, c in zip(names, colors, strict=True)]
+        ax.barh(range(len(names)), means, xerr=stds, color=colors, capsize=2)
+        ax.axvline(50, linestyle="--", color="black", linewidth=1)
+        ax.set_yticks(range(len(names)))
+        ax.set_yticklabels(names, fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(30, 80)
+        ax.set_title(task, fontsize=10)
+        ax.set_xlabel("balanced accuracy %")
+    fig.suptitle("Gemma 3 270M, 8-shot, 3 seeds x 100 test items (orange: calibrated)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=ROOT)
+    parser.add_argument("--no-plot", action="store_true")
+    args = parser.parse_args()
+    results = load(args.root)
+    if not results:
+        raise SystemExit(f"No results.json under {args.root}/*/: run benchmarks/run_eval.py first.")
+    print("## Overview\n")
+    print(overview(results))
+    for task, res in results.items():
+        print(f"\n## {task}\n")
+        print(res.table())
+    if not args.no_plot:
+        print(f"\n![overview]({plot(results, args.root / 'overview.png').name})")
+
+
+if __name__ == "__main__":
+    main()

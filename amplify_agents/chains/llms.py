@@ -117,6 +117,11 @@ class LabelScoringLLM(BaseLLM):
     label_prefix: str = " "
     model_name: str = ""
     batch_size: int = 16
+    surface_forms: bool | None = None
+    """Score each label through its spellings ("no", " No", "(no)", "No.") combined by
+    log-sum-exp (:func:`~amplify_agents.models.scoring.surface_variants`). ``None`` (default):
+    on for chat models (a tokenizer with a chat template: instruction-tuned models often put
+    their mass on a spelling the task file does not use), off for base models."""
     calibration: Literal["contextual", "pmi"] | None = None
     """Subtract a label prior (see :mod:`amplify_agents.models.calibration`) from the scores of
     each call. The call passes the prior's prompts as ``calibration_prompts``: the same prompt
@@ -129,6 +134,13 @@ class LabelScoringLLM(BaseLLM):
         if not self.model_name:
             self.model_name = str(self.loaded.name)
         self._scorer = LabelScorer(self.loaded, batch_size=self.batch_size, label_prefix=self.label_prefix)
+
+    @property
+    def uses_surface_forms(self) -> bool:
+        """Whether labels are scored through their surface variants (see ``surface_forms``)."""
+        if self.surface_forms is not None:
+            return self.surface_forms
+        return bool(getattr(self.loaded.tokenizer, "chat_template", None))
 
     @property
     def _llm_type(self) -> str:
@@ -158,7 +170,7 @@ class LabelScoringLLM(BaseLLM):
             )
         with model_lock(self.loaded):
             # One call: the prior's prompts share the demonstrations (the cached prefix) with the query's.
-            scores = self._scorer.score(list(prompts) + extra, space)
+            scores = self._scorer.score(list(prompts) + extra, space, surface_forms=self.uses_surface_forms)
         prior = None
         if extra:
             scores, reference = scores[: len(prompts)], scores[len(prompts) :]

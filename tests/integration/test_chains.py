@@ -199,3 +199,21 @@ def test_calibrated_chain_divides_out_the_prompts_own_label_prior(gemma, selecto
         create_amplify_chain(selector, labels=labels, frame=frame, local=gemma, calibration="zhao")
     with pytest.raises(ValueError, match="calibration_prompts"):
         LabelScoringLLM(loaded=gemma, labels=labels, calibration="contextual").invoke("Q: hi\nA:")
+
+
+def test_surface_forms_are_on_for_chat_models_only(gemma, labels, monkeypatch: pytest.MonkeyPatch) -> None:
+    from amplify_agents.models import LabelScorer
+
+    prompt = "Statement: Messi scored a penalty kick\nPlausible/implausible?"
+    base = LabelScoringLLM(loaded=gemma, labels=labels)
+    assert not base.uses_surface_forms  # Gemma 270M is a base model: no chat template
+    forced = LabelScoringLLM(loaded=gemma, labels=labels, surface_forms=True)
+    info = forced.generate([prompt]).generations[0][0].generation_info
+    [expected] = LabelScorer(gemma).score([prompt], labels, surface_forms=True)
+    [plain] = LabelScorer(gemma).score([prompt], labels)
+    for lab in labels:
+        assert info["label_probs"][lab] == pytest.approx(expected.probs[lab], abs=1e-5)
+    assert any(abs(expected.probs[lab] - plain.probs[lab]) > 1e-4 for lab in labels)
+    # A tokenizer with a chat template (an instruction-tuned model) turns them on by default.
+    monkeypatch.setattr(gemma.tokenizer, "chat_template", "{{ messages }}", raising=False)
+    assert LabelScoringLLM(loaded=gemma, labels=labels).uses_surface_forms

@@ -198,7 +198,8 @@ class LabelScorer:
             return self._score_surface_forms(prompts, label_lists, sep)
         prompt_ids = [self._encode_prompt(p) for p in prompts]
         label_ids = {lab: self._encode_label(lab, sep) for labs in label_lists for lab in labs}
-        prefix = self._shared_prefix(prompt_ids)
+        n_rows = sum(len(labs) for labs in label_lists)
+        prefix = self._shared_prefix(prompt_ids, n_rows)
 
         # One row per (prompt, label): the prompt's tokens after the prefix, then the label's.
         rows: list[tuple[int, int, list[int], int]] = []  # (prompt idx, label idx, ids, label start)
@@ -265,21 +266,27 @@ class LabelScorer:
         ]
         return tuple(keep)
 
-    def _shared_prefix(self, prompt_ids: list[list[int]]) -> _PrefixCache | None:
-        """The KV cache of the token prefix all prompts share, reusing the last one if it fits."""
+    def _shared_prefix(self, prompt_ids: list[list[int]], n_rows: int) -> _PrefixCache | None:
+        """The KV cache of the token prefix all prompts share: the last call's when it pays, else a new one.
+
+        Reusing a last cache that covers only part of the shared prefix (e.g. the instruction
+        alone, from a zero-shot call, before a few-shot call) leaves the rest to be run in every
+        one of the ``n_rows`` rows; a new cache runs the whole shared prefix once. The cheaper
+        of the two is taken: reuse when ``n_rows * uncovered <= shared``. A chain's single query
+        with the same demonstrations as the last call reuses their cache; a batch of test items
+        with new demonstrations gets a cache of them.
+        """
         shortest = min(len(ids) for ids in prompt_ids)
         # Keep at least one prompt token per row: its logits predict the label's first token.
         limit = shortest - 1
-        if (
-            self._prefix is not None
-            and len(self._prefix.ids) <= limit
-            and all(tuple(ids[: len(self._prefix.ids)]) == self._prefix.ids for ids in prompt_ids)
-        ):
-            return self._prefix
         first = prompt_ids[0]
         n = 0
         while n < limit and all(ids[n] == first[n] for ids in prompt_ids):
             n += 1
+        last = self._prefix
+        if last is not None and len(last.ids) <= n and tuple(first[: len(last.ids)]) == last.ids:
+            if n_rows * (n - len(last.ids)) <= n:
+                return last
         if n < self.min_prefix_tokens:
             return None
         ids = torch.tensor([first[:n]], device=self.loaded.device)

@@ -144,3 +144,20 @@ def test_prefix_cache_is_reused_across_calls(gemma, snarks) -> None:
     second = scorer.score([demos + frame.render(snarks[5].input)[0]], snarks.labels)
     assert scorer._prefix is cached  # same cache object, not recomputed
     assert second[0].logprobs == pytest.approx(first[0].logprobs, abs=1e-4)
+
+
+def test_a_short_last_prefix_is_not_reused_when_a_longer_one_is_shared(gemma, snarks) -> None:
+    frame = Frame(instruction="Decide which statement is sarcastic, (a) or (b). Think about tone and context.\n")
+    scorer = LabelScorer(gemma)
+    zero_shot = [frame.render(snarks[i].input)[0] for i in (5, 6)]
+    scorer.score(zero_shot, snarks.labels)
+    instruction_only = scorer._prefix
+    assert instruction_only is not None
+    demos = "".join(frame.demo(e.input, e.label) + "\n" for e in snarks.examples[:2])
+    few_shot = [frame.instruction + demos + frame.render(snarks[i].input, instruction=False)[0] for i in (5, 6, 7)]
+    scores = scorer.score(few_shot, snarks.labels)
+    # The demonstrations are shared by every prompt: they get their own cache, run once.
+    assert len(scorer._prefix.ids) > len(instruction_only.ids) + 50
+    naive = scorer.score_naive(few_shot, snarks.labels)
+    for fast, slow in zip(scores, naive, strict=True):
+        assert fast.logprobs == pytest.approx(slow.logprobs, abs=1e-4)

@@ -76,7 +76,14 @@ def parse_keywords(generated: str, text: str) -> tuple[list[str], list[str]]:
 
 
 class _SelfReported(Explainer):
-    """Shared constructor, prompt checks and generation of the self-reported explainers."""
+    """Shared constructor, prompt checks and generation of the self-reported explainers.
+
+    A subclass sets ``default_template`` and ``default_max_new_tokens``: the values used
+    when the caller passes ``template=None`` / ``max_new_tokens=None``.
+    """
+
+    default_template: str
+    default_max_new_tokens: int
 
     def __init__(
         self,
@@ -84,8 +91,8 @@ class _SelfReported(Explainer):
         labels: Sequence[str],
         frame: Frame = Frame(),
         *,
-        template: str,
-        max_new_tokens: int,
+        template: str | None = None,
+        max_new_tokens: int | None = None,
         do_sample: bool = False,
         temperature: float = 1.0,
         top_p: float = 1.0,
@@ -100,9 +107,9 @@ class _SelfReported(Explainer):
         self.loaded = loaded
         self.labels = tuple(labels)
         self.frame = frame
-        self.template = template
+        self.template = self.default_template if template is None else template
         self.generation = GenerationSettings(
-            max_new_tokens=max_new_tokens,
+            max_new_tokens=self.default_max_new_tokens if max_new_tokens is None else max_new_tokens,
             do_sample=do_sample,
             temperature=temperature,
             top_p=top_p,
@@ -226,37 +233,8 @@ class SelfTopK(_SelfReported):
     """
 
     name = "self_topk"
-
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        labels: Sequence[str],
-        frame: Frame = Frame(),
-        *,
-        template: str = DEFAULT_TOPK_TEMPLATE,
-        max_new_tokens: int = 32,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        num_beams: int = 1,
-        seed: int | None = None,
-        max_length: int | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            loaded,
-            labels,
-            frame,
-            template=template,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            num_beams=num_beams,
-            seed=seed,
-            max_length=max_length,
-            **kwargs,
-        )
+    default_template = DEFAULT_TOPK_TEMPLATE
+    default_max_new_tokens = 32
 
     def build_prompt(self, text: str, target: str) -> str:
         """The prompt that asks for the keywords of ``text`` given ``target``."""
@@ -314,6 +292,8 @@ class SelfExplanation(_SelfReported):
     """
 
     name = "self_exp"
+    default_template = DEFAULT_EXP_TEMPLATE
+    default_max_new_tokens = 96
 
     def __init__(
         self,
@@ -322,33 +302,12 @@ class SelfExplanation(_SelfReported):
         frame: Frame = Frame(),
         *,
         p: int = 3,
-        template: str = DEFAULT_EXP_TEMPLATE,
         primer: str = "Step 1:",
-        max_new_tokens: int = 96,
-        do_sample: bool = False,
-        temperature: float = 1.0,
-        top_p: float = 1.0,
-        num_beams: int = 1,
-        seed: int | None = None,
-        max_length: int | None = None,
         **kwargs: Any,
     ) -> None:
         if p < 1:
             raise ValueError(f"p must be at least 1, got {p}.")
-        super().__init__(
-            loaded,
-            labels,
-            frame,
-            template=template,
-            max_new_tokens=max_new_tokens,
-            do_sample=do_sample,
-            temperature=temperature,
-            top_p=top_p,
-            num_beams=num_beams,
-            seed=seed,
-            max_length=max_length,
-            **kwargs,
-        )
+        super().__init__(loaded, labels, frame, **kwargs)
         self.p = p
         self.primer = primer
 

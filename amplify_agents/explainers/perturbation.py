@@ -185,7 +185,33 @@ class CausalPerturbationExplainer(Explainer):
         return TokenAttribution(tokens, scores, offsets, info=info)
 
 
-class KernelShap(CausalPerturbationExplainer):
+class _SampledPerturbation(CausalPerturbationExplainer):
+    """Base of the explainers that sample ``n_samples`` perturbations (or orders) per input."""
+
+    default_n_samples: int
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        labels: Sequence[str],
+        frame: Frame = Frame(),
+        *,
+        n_samples: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(loaded, labels, frame, **kwargs)
+        self.n_samples = self.default_n_samples if n_samples is None else n_samples
+        if self.n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {self.n_samples}.")
+
+    def _method_settings(self) -> dict[str, Any]:
+        return {"n_samples": self.n_samples}
+
+    def _method_kwargs(self) -> dict[str, Any]:
+        return {"n_samples": self.n_samples, "show_progress": False}
+
+
+class KernelShap(_SampledPerturbation):
     """KernelSHAP over the input's words (``captum.attr.KernelShap``).
 
     Args:
@@ -194,30 +220,13 @@ class KernelShap(CausalPerturbationExplainer):
     """
 
     name = "kernel_shap"
-
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        labels: Sequence[str],
-        frame: Frame = Frame(),
-        *,
-        n_samples: int = 350,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(loaded, labels, frame, **kwargs)
-        self.n_samples = n_samples
-
-    def _method_settings(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples}
+    default_n_samples = 350
 
     def _method(self, forward: Any) -> Any:
         return _CaptumKernelShap(forward)
 
-    def _method_kwargs(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples, "show_progress": False}
 
-
-class Lime(CausalPerturbationExplainer):
+class Lime(_SampledPerturbation):
     """LIME over the input's words (``captum.attr.Lime``, Captum's default exponential
     cosine kernel), with a Lasso surrogate.
 
@@ -229,6 +238,7 @@ class Lime(CausalPerturbationExplainer):
     """
 
     name = "lime"
+    default_n_samples = 350
 
     def __init__(
         self,
@@ -236,22 +246,17 @@ class Lime(CausalPerturbationExplainer):
         labels: Sequence[str],
         frame: Frame = Frame(),
         *,
-        n_samples: int = 350,
         alpha: float = 0.01,
         **kwargs: Any,
     ) -> None:
         super().__init__(loaded, labels, frame, **kwargs)
-        self.n_samples = n_samples
         self.alpha = alpha
 
     def _method_settings(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples, "alpha": self.alpha}
+        return {**super()._method_settings(), "alpha": self.alpha}
 
     def _method(self, forward: Any) -> Any:
         return _CaptumLime(forward, interpretable_model=SkLearnLasso(alpha=self.alpha))
-
-    def _method_kwargs(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples, "show_progress": False}
 
 
 class FeatureAblation(CausalPerturbationExplainer):
@@ -264,7 +269,7 @@ class FeatureAblation(CausalPerturbationExplainer):
         return _CaptumFeatureAblation(forward)
 
 
-class ShapleyValueSampling(CausalPerturbationExplainer):
+class ShapleyValueSampling(_SampledPerturbation):
     """Shapley values by permutation sampling (``captum.attr.ShapleyValueSampling``).
 
     Args:
@@ -274,24 +279,7 @@ class ShapleyValueSampling(CausalPerturbationExplainer):
     """
 
     name = "shapley_sampling"
-
-    def __init__(
-        self,
-        loaded: LoadedModel,
-        labels: Sequence[str],
-        frame: Frame = Frame(),
-        *,
-        n_samples: int = 25,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(loaded, labels, frame, **kwargs)
-        self.n_samples = n_samples
-
-    def _method_settings(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples}
+    default_n_samples = 25
 
     def _method(self, forward: Any) -> Any:
         return _CaptumShapley(forward)
-
-    def _method_kwargs(self) -> dict[str, Any]:
-        return {"n_samples": self.n_samples, "show_progress": False}

@@ -31,15 +31,15 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from amplify_agents.demonstrations import Demonstration, utc_now
 from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
+from amplify_agents.files import atomic_write
 from amplify_agents.rationales import RationaleTemplate, get_template
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Task
@@ -430,13 +430,8 @@ class FeedbackLog:
 
     def _rewrite(self, items: list[FeedbackItem]) -> None:
         # Temporary file + rename: an interrupted approval never truncates the log.
-        self.review_path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".feedback-", suffix=".jsonl", dir=self.review_path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                for it in items:
-                    fh.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
-            os.replace(tmp, self.review_path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        def write(fh: TextIO) -> None:
+            for it in items:
+                fh.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
+
+        atomic_write(self.review_path, write)

@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -43,6 +42,7 @@ from amplify_agents.builder import BuildConfig, DemonstrationBuilder
 from amplify_agents.demonstrations import Demonstration, utc_now
 from amplify_agents.errors import AmplifyError
 from amplify_agents.explainers.base import Explainer
+from amplify_agents.files import atomic_write
 from amplify_agents.framing import Frame
 from amplify_agents.hygiene import normalize_text
 from amplify_agents.models.loading import LoadedModel
@@ -197,16 +197,8 @@ class ImproveHistory:
         path = Path(path)
         runs = _read_runs(path)
         runs = [r for r in runs if r.get("started_at") != self.started_at] + [self.to_dict()]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".improve-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"format": HISTORY_FORMAT, "runs": runs}, fh, indent=1, allow_nan=True)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        payload = {"format": HISTORY_FORMAT, "runs": runs}
+        return atomic_write(path, lambda fh: json.dump(payload, fh, indent=1, allow_nan=True))
 
 
 def _read_runs(path: Path) -> list[dict[str, Any]]:

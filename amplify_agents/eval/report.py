@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 
 from amplify_agents.eval import stats
 from amplify_agents.eval.config import EvalConfig
+from amplify_agents.files import atomic_write
 
 __all__ = ["EvalResults", "RESULTS_FORMAT", "read_results_file", "write_results_file"]
 
@@ -40,18 +40,8 @@ def write_results_file(
     path: str | os.PathLike[str], runs: Mapping[str, Mapping[str, Any]], config: EvalConfig | None = None
 ) -> Path:
     """Write ``runs`` atomically (temporary file + rename): an interrupted write never corrupts it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": RESULTS_FORMAT, "config": config.to_dict() if config else None, "runs": dict(runs)}
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, allow_nan=True)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write(path, lambda fh: json.dump(payload, fh, indent=1, allow_nan=True))
 
 
 def _fmt(value: float, pct: bool = True) -> str:

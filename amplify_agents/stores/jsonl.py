@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from amplify_agents.demonstrations import Demonstration
 from amplify_agents.errors import StoreError
+from amplify_agents.files import atomic_write
 
 __all__ = ["write_jsonl", "read_jsonl"]
 
@@ -24,18 +25,13 @@ def write_jsonl(demos: Iterable[Demonstration], path: str | os.PathLike[str]) ->
     The file is written next to its destination and renamed into place, so a crash never
     leaves a half-written export behind.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     ordered = sorted(demos, key=lambda demo: demo.demo_id)
-    fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            for demo in ordered:
-                fh.write(json.dumps(demo.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
-        os.replace(staging, target)
-    except BaseException:
-        Path(staging).unlink(missing_ok=True)
-        raise
+
+    def write(fh: TextIO) -> None:
+        for demo in ordered:
+            fh.write(json.dumps(demo.to_dict(), ensure_ascii=False, sort_keys=True) + "\n")
+
+    atomic_write(path, write)
     return len(ordered)
 
 

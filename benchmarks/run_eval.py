@@ -1,6 +1,6 @@
 """Run the evaluation harness on BIG-bench tasks and write JSON / CSV / PNG / markdown per task.
 
-Defaults: the four development tasks in ``/work/shared/data/bigbench`` (or
+Defaults: the four development tasks in ``../shared/data/bigbench`` (or
 ``$AMPLIFY_BIGBENCH_DIR``), the default methods of :data:`amplify_agents.eval.DEFAULT_METHODS`,
 3 seeds, 100 test items, fixed demonstrations; results go to
 ``benchmarks/results/<task>/`` (``results.json`` is resumable: re-running the same command
@@ -26,7 +26,7 @@ from pathlib import Path
 from amplify_agents.eval import DEFAULT_METHODS, EvalConfig, run_eval
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("AMPLIFY_BIGBENCH_DIR", "/work/shared/data/bigbench"))
+DEFAULT_DATA = Path(os.environ.get("AMPLIFY_BIGBENCH_DIR", ROOT.parent / "shared" / "data" / "bigbench"))
 DEFAULT_TASKS = ("snarks", "causal_judgment", "implicatures", "sports_understanding")
 
 

@@ -48,6 +48,8 @@ def overview(results: dict[str, EvalResults]) -> str:
                 cells.append("")
                 continue
             cell = f"{_pct(row['balanced_accuracy_mean'])} ± {_pct(row['balanced_accuracy_std'])}"
+            if row["n_seeds"] < len(results[task].config.seeds):
+                cell += f" [{row['n_seeds']} seed{'s' if row['n_seeds'] > 1 else ''}]"
             if "p_vs_reference" in row and method != row.get("reference"):
                 diff, p = row["diff_vs_reference"], row["p_vs_reference"]
                 cell += f" ({100 * diff:+.1f}, p={p:.2g})"
@@ -56,12 +58,14 @@ def overview(results: dict[str, EvalResults]) -> str:
             cells.append(cell)
         cells.append(f"{above} / {below}")
         lines.append("| " + " | ".join(cells) + " |")
-    seeds = {t: len(r.config.seeds) for t, r in results.items()}
-    n_items = {t: r.config.test_size for t, r in results.items()}
+    seeds = sorted({len(r.config.seeds) for r in results.values()})
+    n_items = sorted({r.config.test_size for r in results.values()})
     note = (
-        f"\nBalanced accuracy in % (chance = 50 on these two-label tasks), mean ± std over seeds "
-        f"({seeds}); in brackets the accuracy difference to io in points and the exact McNemar p-value "
-        f"on the same test items pooled over seeds ({n_items} items per seed)."
+        f"\nBalanced accuracy in % (chance = 50 on these two-label tasks), mean ± std over "
+        f"{'/'.join(map(str, seeds))} seeds ([n seeds] where a method has fewer); in brackets the "
+        f"accuracy difference to io in points and the exact McNemar p-value on the same test items "
+        f"pooled over seeds ({'/'.join(map(str, n_items))} test items per seed). The last column "
+        f"counts the tasks where the method is significantly above / below io."
     )
     return "\n".join(lines) + "\n" + note
 

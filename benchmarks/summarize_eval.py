@@ -78,11 +78,13 @@ def plot(results: dict[str, EvalResults], path: Path) -> Path:
 
     tasks = list(results)
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 5.5), sharey=True, squeeze=False)
+    # One method order for every panel (the y axis is shared); a method a task lacks is a gap.
+    names = list(dict.fromkeys(m for r in results.values() for m in r.methods))
     for ax, task in zip(axes[0], tasks, strict=True):
-        rows = results[task].summary()
-        names = [r["method"] for r in rows]
-        means = [100 * r["balanced_accuracy_mean"] for r in rows]
-        stds = [100 * r["balanced_accuracy_std"] for r in rows]
+        rows = {r["method"]: r for r in results[task].summary()}
+        nan = float("nan")
+        means = [100 * rows[n]["balanced_accuracy_mean"] if n in rows else nan for n in names]
+        stds = [100 * rows[n]["balanced_accuracy_std"] if n in rows else 0.0 for n in names]
         baseline = ("zero-shot", "io", "io-semantic")
         colors = ["#888888" if n in baseline else "#4C72B0" for n in names]
         colors = ["#DD8452" if "+cal" in n else c for n, c in zip(names, colors, strict=True)]

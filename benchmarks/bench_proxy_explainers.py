@@ -97,18 +97,14 @@ def bench_model(
         batched = cls(proxy, batch_size=bs)
         single = cls(proxy, batch_size=1)
         b = per_example(lambda e=batched: e.explain(texts, golds), n, repeats)
-        s = per_example(
-            lambda e=single: [e.explain(t, y) for t, y in zip(texts, golds, strict=True)], n, repeats
-        )
+        s = per_example(lambda e=single: [e.explain(t, y) for t, y in zip(texts, golds, strict=True)], n, repeats)
         ratio = statistics.mean(b) / statistics.mean(fb)
         rows.append(f"| {label} | {cls.name} | {fmt(b)} | {fmt(s)} | {ratio:.2f}x |")
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="snarks")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--n", type=int, default=6, help="examples per repeat")
@@ -135,9 +131,7 @@ def main() -> None:
     notes = []
     if "minilm" in models:
         began = time.perf_counter()
-        proxy = ProxyClassifier.from_task(
-            task, args.encoder, epochs=args.epochs, seed=args.seed, progress=False
-        )
+        proxy = ProxyClassifier.from_task(task, args.encoder, epochs=args.epochs, seed=args.seed, progress=False)
         n_tok = sum(len(proxy.encode([t]).feature_positions(0)) for t in texts) / len(texts)
         notes.append(
             f"{args.encoder} classifier (E={args.epochs}, load {time.perf_counter() - began:.1f} s, "

@@ -37,9 +37,7 @@ def main() -> None:
     # The prompt you already had: your own example template, prefix and suffix...
     example_prompt = PromptTemplate.from_template("Statement: {input}\nWhy: {rationale}\nAnswer: {answer}\n")
     fixed = FewShotPromptTemplate(
-        examples=[
-            {"input": "Messi scored a goal", "rationale": "Messi plays soccer.", "answer": "plausible"}
-        ],
+        examples=[{"input": "Messi scored a goal", "rationale": "Messi plays soccer.", "answer": "plausible"}],
         example_prompt=example_prompt,
         prefix=task.instruction.strip() + "\n",
         suffix="Statement: {input}\nAnswer:",
@@ -64,9 +62,7 @@ def main() -> None:
         print(f"answer: {answer} (gold: {query.label}, {time.perf_counter() - started:.1f}s)")
 
     # The same selector in the full chain: demonstrations, label probabilities, provenance.
-    chain = create_amplify_chain(
-        selector, labels=list(task.labels), frame=Frame.from_task(task), local=loaded
-    )
+    chain = create_amplify_chain(selector, labels=list(task.labels), frame=Frame.from_task(task), local=loaded)
     result = chain.invoke(queries[0].input)
     print("=== AMPLIFY chain ===")
     probs = {label: round(p, 3) for label, p in (result.label_probs or {}).items()}

@@ -47,9 +47,7 @@ def timed(chain, query: str) -> tuple[AmplifyResult, float]:  # noqa: ANN001 - a
 
 def main() -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    parser.add_argument(
-        "--base-url", default=None, help="an OpenAI-compatible /v1 URL (default: start a local one)"
-    )
+    parser.add_argument("--base-url", default=None, help="an OpenAI-compatible /v1 URL (default: start a local one)")
     parser.add_argument("--model-name", default=None, help="the hosted model's name")
     parser.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY", "local-test-key"))
     parser.add_argument("--timeout", type=float, default=120.0, help="hosted request timeout (s)")

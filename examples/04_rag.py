@@ -50,9 +50,7 @@ FACTS = [
 
 def main() -> None:
     parser = add_common_args(argparse.ArgumentParser(description=__doc__.splitlines()[0]))
-    parser.add_argument(
-        "--show-prompt", action="store_true", help="print the AMPLIFY RAG prompt of the first query"
-    )
+    parser.add_argument("--show-prompt", action="store_true", help="print the AMPLIFY RAG prompt of the first query")
     args = parser.parse_args()
     if args.task != "sports_understanding":
         raise SystemExit("This example's knowledge base is about sports: use --task sports_understanding.")

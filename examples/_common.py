@@ -41,9 +41,7 @@ _DEFAULT_BIGBENCH = Path(__file__).resolve().parents[2] / "shared" / "data" / "b
 def add_common_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Arguments every example takes."""
     parser.add_argument("--quick", action="store_true", help="a tiny run (few demos and queries), for tests")
-    parser.add_argument(
-        "--model", default="gemma-3-270m", help="local causal LM (offline name, directory or .gguf)"
-    )
+    parser.add_argument("--model", default="gemma-3-270m", help="local causal LM (offline name, directory or .gguf)")
     parser.add_argument("--task", default="sports_understanding", help="BIG-bench task folder name")
     parser.add_argument(
         "--bigbench-dir",
@@ -107,9 +105,7 @@ def build_demo_store(
     if isinstance(rationales, Mapping):
         pool = [e for e in pool if e.input in rationales]
     random.Random(seed).shuffle(pool)
-    by_label: dict[str, list[Example]] = {
-        label: [e for e in pool if e.label == label] for label in task.labels
-    }
+    by_label: dict[str, list[Example]] = {label: [e for e in pool if e.label == label] for label in task.labels}
     chosen: list[Example] = []
     while len(chosen) < n and any(by_label.values()):
         for label in task.labels:  # round-robin over labels keeps the store balanced

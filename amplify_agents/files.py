@@ -18,10 +18,15 @@ from typing import TextIO
 __all__ = ["atomic_write"]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
+def _read_umask() -> int:
+    # os.umask can only be read by setting it: done once, at import, rather than on every
+    # write, where it would briefly change the mask for the other threads of a server.
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+_UMASK = _read_umask()
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], None]) -> Path:
@@ -38,7 +43,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], None]) 
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.chmod(staging, 0o666 & ~_umask())
+        os.chmod(staging, 0o666 & ~_UMASK)
         os.replace(staging, target)
     except BaseException:
         Path(staging).unlink(missing_ok=True)

@@ -41,7 +41,7 @@ from amplify_agents.chains.llms import LabelScoringLLM, cut_at_stops, local_gene
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, switchable, with_retries
 from amplify_agents.framing import Frame
-from amplify_agents.models.calibration import CONTENT_FREE_INPUTS
+from amplify_agents.models.calibration import CONTENT_FREE_INPUTS, CalibrationMethod, pmi_premise
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.models.parsing import parse_answer
 from amplify_agents.prompts import DemoKeys, build_chat_messages, build_text_prompt
@@ -57,7 +57,6 @@ __all__ = [
 
 PromptForm = Literal["text", "chat"]
 LocalMode = Literal["score", "generate"]
-Calibration = Literal["contextual", "pmi"]
 DocumentFormatter = Callable[[Sequence[Document]], str]
 
 
@@ -221,7 +220,7 @@ def _calibration_prompts(state: Mapping[str, Any], method: str, form: PromptForm
     """The prompts of the label prior for this state: the same prompt (demonstrations, context,
     history) with content-free queries (contextual), or the bare answer prefix (pmi)."""
     if method == "pmi":
-        return [style.frame.output_prefix.strip() or style.frame.output_prefix]
+        return [pmi_premise(style.frame.output_prefix)]
     return [build_prompt({**state, "input": x}, form, style).to_string() for x in CONTENT_FREE_INPUTS]
 
 
@@ -374,7 +373,7 @@ def local_llm(
     labels: Sequence[str] | None = None,
     frame: Frame = Frame(),
     max_new_tokens: int = 16,
-    calibration: Calibration | None = None,
+    calibration: CalibrationMethod | None = None,
 ) -> BaseLanguageModel:
     """The LangChain model of the local route.
 
@@ -410,7 +409,7 @@ def _routes(
     retry_jitter: bool,
     fallback_to_local: bool,
     max_new_tokens: int,
-    calibration: Calibration | None = None,
+    calibration: CalibrationMethod | None = None,
 ) -> Runnable[Mapping[str, Any], AmplifyResult]:
     if local is None and hosted is None:
         raise ValueError("Give a local model (local=...), a hosted one (hosted=...), or both.")
@@ -468,7 +467,7 @@ def create_amplify_chain(
     retry_jitter: bool = True,
     fallback_to_local: bool = True,
     max_new_tokens: int = 16,
-    calibration: Calibration | None = None,
+    calibration: CalibrationMethod | None = None,
     generate_rationale: bool = False,
     rationale_first: bool = True,
     answer_prefix: str = "The answer is ",

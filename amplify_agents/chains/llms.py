@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -26,7 +26,7 @@ from langchain_huggingface import HuggingFacePipeline
 from pydantic import Field, PrivateAttr
 from transformers import StoppingCriteria, StoppingCriteriaList
 
-from amplify_agents.models.calibration import apply_prior, prior_from_scores
+from amplify_agents.models.calibration import CalibrationMethod, apply_prior, prior_from_scores
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.models.scoring import LabelScorer
 
@@ -122,7 +122,7 @@ class LabelScoringLLM(BaseLLM):
     log-sum-exp (:func:`~amplify_agents.models.scoring.surface_variants`). ``None`` (default):
     on for chat models (a tokenizer with a chat template: instruction-tuned models often put
     their mass on a spelling the task file does not use), off for base models."""
-    calibration: Literal["contextual", "pmi"] | None = None
+    calibration: CalibrationMethod | None = None
     """Subtract a label prior (see :mod:`amplify_agents.models.calibration`) from the scores of
     each call. The call passes the prior's prompts as ``calibration_prompts``: the same prompt
     with content-free inputs (contextual, their probabilities averaged) or the bare answer

@@ -26,13 +26,21 @@ computed once per seed and reused), so a calibrated variant costs only its prior
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from amplify_agents.framing import Frame
 from amplify_agents.models import GenerationSettings, LabelScorer, LabelScores, LoadedModel, generate, parse_answer
-from amplify_agents.models.calibration import CONTENT_FREE_INPUTS, LabelPrior, apply_prior, contextual_prior, pmi_prior
+from amplify_agents.models.calibration import (
+    CONTENT_FREE_INPUTS,
+    LabelPrior,
+    apply_prior,
+    contextual_prior,
+    pmi_premise,
+    pmi_prior,
+)
 from amplify_agents.prompts import build_text_prompt
 
 __all__ = ["Answers", "PromptMaker", "answer_items", "calibrate", "label_named", "prompt_maker", "rationale_prompt"]
@@ -101,8 +109,6 @@ def answer_items(
     written: list[str] | None = None,
 ) -> Answers:
     """Score every query's labels after its answer prompt, in one scorer call (shared demo prefix)."""
-    import time
-
     began = time.perf_counter()
     prompts = make(queries)
     built = time.perf_counter() - began
@@ -126,18 +132,21 @@ def calibrate(
     The prior is computed on the label space of each score (one prior per distinct label
     list), from the same prompt maker, so it carries the demonstrations' own label bias.
     """
+    if method not in ("contextual", "pmi"):
+        raise ValueError(f"Unknown calibration {method!r}: use 'contextual' or 'pmi'.")
+    cf_prompts: dict[str, str] = {}
     priors: dict[tuple[str, ...], LabelPrior] = {}
     for s in scores:
         if s.labels in priors:
             continue
         if method == "contextual":
-            # One maker call for all content-free inputs (batched generation under "gen").
-            cf_prompts = dict(zip(CONTENT_FREE_INPUTS, make(list(CONTENT_FREE_INPUTS)), strict=True))
+            if not cf_prompts:
+                # One maker call for all content-free inputs and every label list (one batched
+                # generation under "gen"): the prompts do not depend on the labels.
+                cf_prompts = dict(zip(CONTENT_FREE_INPUTS, make(list(CONTENT_FREE_INPUTS)), strict=True))
             priors[s.labels] = contextual_prior(scorer, cf_prompts.__getitem__, s.labels)
-        elif method == "pmi":
-            priors[s.labels] = pmi_prior(scorer, frame.output_prefix.strip() or frame.output_prefix, s.labels)
         else:
-            raise ValueError(f"Unknown calibration {method!r}: use 'contextual' or 'pmi'.")
+            priors[s.labels] = pmi_prior(scorer, pmi_premise(frame.output_prefix), s.labels)
     info = {"method": method, "priors": [{k: round(v, 4) for k, v in p.as_dict().items()} for p in priors.values()]}
     return [apply_prior(s, priors[s.labels]) for s in scores], info
 

@@ -56,6 +56,7 @@ from amplify_agents.explainers.base import Explainer
 from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, create_proxy, explainer_family
 from amplify_agents.framing import Frame
 from amplify_agents.models import GenerationSettings, LabelScorer, LoadedModel, generate, parse_answer
+from amplify_agents.models.calibration import CalibrationMethod
 from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate
 from amplify_agents.selection import STRATEGIES, LabelPredictor, Prediction, SLMPredictor, select
 from amplify_agents.tasks import Example, Task
@@ -72,7 +73,6 @@ __all__ = [
 
 Kind = Literal["zero-shot", "io", "io-semantic", "auto-cot", "random-keywords", "amplify", "self"]
 Placement = Literal["xry", "xyr", "gen"]
-Calibration = Literal["contextual", "pmi"]
 MODIFIERS: dict[str, str] = {
     "cal": "contextual calibration",
     "pmi": "domain-conditional PMI calibration",
@@ -104,7 +104,7 @@ class MethodSpec:
     explainer: str | None = None
     strategy: str | None = None
     placement: Placement = "xry"
-    calibration: Calibration | None = None
+    calibration: CalibrationMethod | None = None
 
     @property
     def base(self) -> str:
@@ -140,7 +140,7 @@ def parse_method(name: str) -> MethodSpec:
     base, *mods = [part.strip() for part in name.strip().split("+")]
     spec = _parse_base(base, name)
     placement: Placement = "xry"
-    calibration: Calibration | None = None
+    calibration: CalibrationMethod | None = None
     for mod in mods:
         if mod not in MODIFIERS:
             raise ValueError(

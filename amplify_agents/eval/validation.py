@@ -28,6 +28,7 @@ from typing import Any
 from amplify_agents.eval.config import EvalConfig
 from amplify_agents.eval.harness import run_eval
 from amplify_agents.eval.report import EvalResults
+from amplify_agents.files import atomic_write
 
 __all__ = ["ValidatedResults", "select_on_validation"]
 
@@ -98,7 +99,8 @@ def select_on_validation(
     test_config = replace(config, evaluate_on="test", methods=test_methods, out_dir=out / "test")
     test = run_eval(test_config, progress=progress, model=model, embeddings=embeddings)
     result = ValidatedResults(chosen, metric, validation, test, out / "selection.json")
-    result.path.write_text(json.dumps(result.to_dict(), indent=2, default=_nan_safe) + "\n")
+    record = json.dumps(result.to_dict(), indent=2, default=_nan_safe) + "\n"
+    atomic_write(result.path, lambda fh: fh.write(record))
     return result
 
 

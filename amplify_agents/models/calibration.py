@@ -17,12 +17,29 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from amplify_agents.models.scoring import LabelScorer, LabelScores
 
-__all__ = ["CONTENT_FREE_INPUTS", "LabelPrior", "apply_prior", "contextual_prior", "pmi_prior", "prior_from_scores"]
+__all__ = [
+    "CONTENT_FREE_INPUTS",
+    "CalibrationMethod",
+    "LabelPrior",
+    "apply_prior",
+    "contextual_prior",
+    "pmi_premise",
+    "pmi_prior",
+    "prior_from_scores",
+]
 
+CalibrationMethod = Literal["contextual", "pmi"]
 CONTENT_FREE_INPUTS: tuple[str, ...] = ("N/A", "", "[MASK]")
+
+
+def pmi_premise(output_prefix: str) -> str:
+    """The domain premise of PMI calibration: the frame's answer prefix ("A:"), stripped
+    unless it is only whitespace."""
+    return output_prefix.strip() or output_prefix
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -11,15 +10,13 @@ import pytest
 from amplify_agents.files import atomic_write
 
 
-def test_atomic_write_creates_parents_and_honours_the_umask(tmp_path: Path) -> None:
-    old = os.umask(0o022)
-    try:
-        path = atomic_write(tmp_path / "a" / "b" / "out.json", lambda fh: fh.write("{}"))
-    finally:
-        os.umask(old)
+def test_atomic_write_creates_parents_and_gets_the_permissions_open_gives(tmp_path: Path) -> None:
+    path = atomic_write(tmp_path / "a" / "b" / "out.json", lambda fh: fh.write("{}"))
     assert path.read_text() == "{}"
+    plain = tmp_path / "plain.json"
+    plain.write_text("{}")
     # mkstemp alone would leave 0600: a results file others cannot read.
-    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode)
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path: Path) -> None:

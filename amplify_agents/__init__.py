@@ -37,11 +37,26 @@ _EXPORTS: dict[str, str] = {
     "contextual_prior": "amplify_agents.models.calibration",
     "pmi_prior": "amplify_agents.models.calibration",
     "apply_prior": "amplify_agents.models.calibration",
+    # the one answering path: local models, OpenAI-compatible endpoints, LangChain models
+    "Answer": "amplify_agents.answering",
+    "Answerer": "amplify_agents.answering",
+    "AnswerSettings": "amplify_agents.answering",
+    "Endpoint": "amplify_agents.answering",
+    "LocalBackend": "amplify_agents.answering",
+    "LangChainBackend": "amplify_agents.answering",
+    "ResponseCache": "amplify_agents.answering",
+    "Target": "amplify_agents.answering",
+    "open_endpoint": "amplify_agents.answering",
+    "open_target": "amplify_agents.answering",
+    "PromptStyle": "amplify_agents.prompts",
+    "build_prompt": "amplify_agents.prompts",
     # explainers
     "Explainer": "amplify_agents.explainers",
     "Explanation": "amplify_agents.explainers",
     # selection, rationales, building
     "SLMPredictor": "amplify_agents.selection",
+    "TargetPredictor": "amplify_agents.selection",
+    "ProxyMCSPredictor": "amplify_agents.selection",
     "predict": "amplify_agents.selection",
     "select": "amplify_agents.selection",
     "RationaleTemplate": "amplify_agents.rationales",
@@ -56,13 +71,12 @@ _EXPORTS: dict[str, str] = {
     "build_chat_messages": "amplify_agents.prompts",
     "few_shot_text_template": "amplify_agents.prompts",
     "few_shot_chat_template": "amplify_agents.prompts",
-    # chains and serving
+    # chains
     "AmplifyResult": "amplify_agents.chains",
     "create_amplify_chain": "amplify_agents.chains",
     "create_amplify_chatbot": "amplify_agents.chains",
     "create_amplify_rag_chain": "amplify_agents.chains",
     "create_plain_rag_chain": "amplify_agents.chains",
-    "serve": "amplify_agents.serving",
     # feedback, improvement, pictures
     "FeedbackLog": "amplify_agents.feedback",
     "improve": "amplify_agents.improve",
@@ -70,6 +84,7 @@ _EXPORTS: dict[str, str] = {
     "explanation_png": "amplify_agents.viz",
     # errors
     "AmplifyError": "amplify_agents.errors",
+    "EndpointError": "amplify_agents.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -14,9 +14,10 @@ the old ones, never a silent overwrite.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -143,6 +144,8 @@ class DemonstrationBuilder:
         store: where demonstrations go.
         config: strategy, n, template, ...
         model_id: recorded as the explained model; defaults to the explainer's model name.
+        metadata: recorded in every demonstration's ``extra`` (e.g. the target model and the
+            proxy's training split); not part of the ids.
 
     Example:
         >>> builder = DemonstrationBuilder(task, SLMPredictor(gemma, task.labels), explainer, store,
@@ -162,6 +165,7 @@ class DemonstrationBuilder:
         model_id: str | None = None,
         progress: bool = True,
         on_batch_stored: Callable[[list[str]], None] | None = None,
+        metadata: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         self.task = task
         self.predictor = predictor
@@ -173,6 +177,7 @@ class DemonstrationBuilder:
         self.model_id = model_id or (loaded.name if loaded is not None else getattr(predictor, "model_id", ""))
         self.progress = progress
         self.on_batch_stored = on_batch_stored
+        self.metadata = dict(metadata or {})
 
     # ------------------------------------------------------------------ pieces
     def skeleton(self, prediction: Prediction, *, filled: bool = False) -> Demonstration:
@@ -213,7 +218,13 @@ class DemonstrationBuilder:
         scores = dict(skeleton.scores)
         if faithfulness is not None:
             scores["faithfulness"] = round(faithfulness, 6)
-        extra = {"seconds": round(explanation.seconds, 4), **{k: v for k, v in explanation.info.items() if _scalar(v)}}
+        extra = {
+            "seconds": round(explanation.seconds, 4),
+            **{k: v for k, v in explanation.info.items() if _scalar(v)},
+            **self.metadata,
+        }
+        if self.explainer.word_weights:  # what inspect --explain needs to reproduce the keywords
+            extra["word_weights"] = json.dumps(self.explainer.word_weights, sort_keys=True)
         return replace(skeleton, rationale=text, keywords=list(explanation.top_words), scores=scores, extra=extra)
 
     def faithfulness(self, explanations: Sequence[Explanation]) -> list[float | None]:
@@ -241,7 +252,9 @@ class DemonstrationBuilder:
             self.explainer.word_weights = document_frequency_weights((e.input for e in corpus), min_df=cfg.min_df)
 
         t = time.perf_counter()
-        predictions = predict(self.predictor, corpus, progress=self.progress)
+        # The target's predictions are kept beside a persistent store: a re-run predicts nothing again.
+        cache_dir = self.store.directory / ".amplify" / "predictions" if self.store.directory else None
+        predictions = predict(self.predictor, corpus, progress=self.progress, cache_dir=cache_dir)
         report.predicted = len(predictions)
         report.seconds["predict"] = time.perf_counter() - t
 

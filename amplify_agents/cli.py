@@ -22,6 +22,7 @@ import tempfile
 import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +30,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+from amplify_agents.errors import EndpointError
 
 if TYPE_CHECKING:
     from amplify_agents.demonstrations import Demonstration
@@ -98,6 +101,27 @@ StoreDirOpt = typer.Option(
 )
 NameOpt = typer.Option(None, "--name", "-n", help="Store name (its Chroma collection).", show_default=False)
 ProxyEpochsOpt = typer.Option(10, min=0, help="Fine-tuning epochs of the classifier proxy.")
+# The target model behind an OpenAI-compatible endpoint (eval and build).
+BaseUrlOpt = typer.Option(
+    None,
+    "--base-url",
+    help="OpenAI-compatible endpoint of the target model (http://host:port/v1); --model names the served model.",
+    show_default=False,
+)
+ApiKeyEnvOpt = typer.Option(
+    None, "--api-key-env", help="NAME of the environment variable holding the endpoint's API key.", show_default=False
+)
+ApiOpt = typer.Option("completions", "--api", help="Endpoint API: completions (label log-probabilities) or chat.")
+ConcurrencyOpt = typer.Option(4, min=1, help="Endpoint requests in flight at once.")
+ExplainerModelOpt = typer.Option(
+    None,
+    "--explainer-model",
+    help="Local model that Self-AMPLIFY explainers open (default: --model when it is local).",
+    show_default=False,
+)
+ProxyTrainFractionOpt = typer.Option(
+    0.5, min=0.05, max=0.95, help="AMPLIFY: share of the pool the proxy is fine-tuned on; selection uses the rest."
+)
 
 
 # ------------------------------------------------------------------------------ errors
@@ -113,6 +137,9 @@ def _guard(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("[red]Interrupted.[/]")
             raise typer.Exit(130) from None
+        except EndpointError as exc:  # bad input: the URL, key variable or model name is wrong
+            err_console.print(Text.assemble(("Error: ", "bold red"), str(exc)))
+            raise typer.Exit(2) from None
         except Exception as exc:  # noqa: BLE001 - the CLI's contract: a message, not a traceback
             if os.environ.get("AMPLIFY_AGENTS_DEBUG"):
                 traceback.print_exc()
@@ -220,6 +247,14 @@ def load_slm(name: str, device: str | None = None) -> LoadedModel:
             except ModelNotAvailableError as exc:
                 raise _bad(str(exc), "--model") from None
     return _SLM_CACHE[key]
+
+
+def _check_endpoint(target: Any) -> None:
+    """Fail fast (exit 2) when the endpoint does not answer, lacks its key or does not serve the model."""
+    from amplify_agents.answering import open_endpoint
+
+    with err_console.status(f"checking {target.base_url} ..."):
+        open_endpoint(target.endpoint).close()
 
 
 def _load_task(path: Path | None, hint: str = "TASK") -> Task:
@@ -335,6 +370,38 @@ def _make_explainer(
     return explainer, proxy if family == "proxy" else None
 
 
+def _proxy_split(pool: Task, fraction: float, seed: int) -> tuple[Task, Task]:
+    """(proxy training part, selection part) of ``pool``: seeded, disjoint, both non-empty."""
+    if len(pool) < 2:
+        raise _bad(f"the pool has {len(pool)} example(s): AMPLIFY needs some to train the proxy on.", "--pool")
+    ordered = list(pool.split(seed=seed, test=0, validation=0, pool=len(pool)).pool)
+    n_train = max(1, min(len(ordered) - 1, round(fraction * len(ordered))))
+    return pool.with_examples(ordered[:n_train]), pool.with_examples(ordered[n_train:])
+
+
+def _saved_proxy(
+    store: RationaleStore, store_dir: Path, task: Task, train: Task, epochs: int, seed: int
+) -> tuple[Any, Path]:
+    """The classifier proxy fine-tuned on ``train``, saved beside the store and reused by later builds
+    (and by ``inspect --explain``); returns it and its folder."""
+    import hashlib
+
+    from amplify_agents.explainers.proxy import ProxyClassifier
+    from amplify_agents.explainers.registry import create_proxy
+
+    key = json.dumps([task.name, list(task.labels), sorted(e.id for e in train), epochs, seed])
+    folder = store_dir / ".amplify" / "proxies" / f"{store.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    if (folder / "amplify_proxy.json").is_file():
+        try:
+            return ProxyClassifier.load(folder, progress=True), folder
+        except (OSError, ValueError):
+            pass  # unreadable: train it again below
+    err_console.print(f"fine-tuning the classifier proxy ({epochs} epochs, {len(train)} examples)")
+    proxy = create_proxy("classifier", labels=task.labels, pool=train, epochs=epochs, seed=seed, progress=True)
+    proxy.save(folder)
+    return proxy, folder
+
+
 # ---------------------------------------------------------------------------- tables
 def _short(text: str, n: int = 90) -> str:
     text = " ".join(text.split())
@@ -425,11 +492,23 @@ def build(
     k: int = typer.Option(4, min=1, help="Keywords per rationale."),
     seed: int = typer.Option(0, help="Seeds the split, the selection and the proxy."),
     predictor: str = typer.Option(
-        "slm", help="Who predicts the pool for selection: slm (the small LM) or proxy (AMPLIFY's classifier)."
+        "target",
+        help=(
+            "What selection ranks by: target (the target model's own answers and probabilities) or proxy "
+            "(AMPLIFY: the target's errors, ranked by MCS on a classifier proxy fine-tuned on a separate part "
+            "of the pool). 'slm' is an alias of target."
+        ),
     ),
     model: str = typer.Option(
-        DEFAULT_MODEL, help="The small LM: an offline name, a .gguf file, a directory or a hub id."
+        DEFAULT_MODEL,
+        help="The target model: an offline name, a .gguf file, a directory or a hub id; or the name --base-url serves.",
     ),
+    base_url: str = BaseUrlOpt,
+    api_key_env: str = ApiKeyEnvOpt,
+    api: str = ApiOpt,
+    concurrency: int = ConcurrencyOpt,
+    explainer_model: str = ExplainerModelOpt,
+    proxy_train_fraction: float = ProxyTrainFractionOpt,
     pool: int = typer.Option(
         None, min=1, help="Examples to select from (default: all not held out).", show_default=False
     ),
@@ -452,15 +531,18 @@ def build(
 ) -> None:
     """Build demonstrations of a task into a store: predict, select, explain, store (resumable)."""
     o = _configure(ctx, config, locals())
+    from amplify_agents.answering import Answerer, AnswerSettings, ResponseCache, Target, open_target
     from amplify_agents.builder import BuildConfig, DemonstrationBuilder
     from amplify_agents.framing import Frame
+    from amplify_agents.prompts import PromptStyle
     from amplify_agents.rationales import TEMPLATES
-    from amplify_agents.selection import STRATEGIES, SLMPredictor
+    from amplify_agents.selection import STRATEGIES, ProxyMCSPredictor, TargetPredictor
 
     _check_explainer(o["explainer"])
     _check_choice(o["strategy"], STRATEGIES, "--strategy", "strategy")
-    _check_choice(o["predictor"], ("slm", "proxy"), "--predictor", "predictor")
+    _check_choice(o["predictor"], ("target", "slm", "proxy"), "--predictor", "predictor")
     _check_choice(o["proxy"], ("classifier", "causal_lm"), "--proxy", "proxy")
+    _check_choice(o["api"], ("completions", "chat"), "--api", "endpoint API")
     if o["template"] is not None:
         _check_choice(o["template"], sorted(TEMPLATES), "--template", "template")
     task = _load_task(o["task_path"])
@@ -470,26 +552,47 @@ def build(
         raise _bad(str(exc), "--pool / --test") from None
     store = _open_store(o["store_dir"], o["name"], create=True)
     frame = Frame.from_task(task)
-    proxy_obj = None
-    if o["predictor"] == "proxy":
-        from amplify_agents.explainers.registry import create_proxy
+    target = Target(
+        o["model"], base_url=o["base_url"], api_key_env=o["api_key_env"], api=o["api"], concurrency=o["concurrency"]
+    )
+    if target.hosted:
+        _check_endpoint(target)
+    local_model: str | None = o["explainer_model"] or (None if target.hosted else o["model"])
+    # The builder keeps the target's predictions of the pool beside the store (a re-run predicts
+    # nothing again); an endpoint's replies are also cached one by one, so a killed build resumes.
+    if target.hosted:
+        backend = open_target(target, cache=ResponseCache(Path(o["store_dir"]) / ".amplify" / "responses.sqlite"))
+    else:
+        backend = open_target(load_slm(o["model"]))
+    target_predictor = TargetPredictor(Answerer(backend, AnswerSettings(PromptStyle(frame))), task.labels)
+    from amplify_agents.explainers.registry import explainer_family
 
-        with err_console.status("preparing the classifier proxy ..."):
-            proxy_obj = create_proxy(
-                "classifier", labels=task.labels, pool=splits.pool, epochs=o["proxy_epochs"], seed=o["seed"]
-            )
+    corpus = splits.pool
+    proxy_obj = None
+    metadata: dict[str, Any] = {"target": json.dumps(target.describe(), sort_keys=True)}
+    proxy_train = splits.pool
+    if o["predictor"] == "proxy":
+        # AMPLIFY: the proxy is fine-tuned on one part of the pool and ranks only the other.
+        proxy_train, corpus = _proxy_split(splits.pool, o["proxy_train_fraction"], o["seed"])
+        metadata.update(proxy_train_size=len(proxy_train), selection_size=len(corpus), split_seed=o["seed"])
+    if o["predictor"] == "proxy" or (explainer_family(o["explainer"]) == "proxy" and o["proxy"] == "classifier"):
+        store_dir = Path(o["store_dir"])
+        proxy_obj, folder = _saved_proxy(store, store_dir, task, proxy_train, o["proxy_epochs"], o["seed"])
+        metadata["proxy_dir"] = str(folder.relative_to(store_dir))  # inspect --explain reloads it
+    if local_model is None and (explainer_family(o["explainer"]) == "slm" or o["proxy"] == "causal_lm"):
+        raise _bad(f"{o['explainer']!r} explains a local model: pass --explainer-model.", "--explainer-model")
     explainer_obj, proxy_used = _make_explainer(
         o["explainer"],
         task=task,
-        pool=splits.pool,
+        pool=corpus,
         k=o["k"],
         seed=o["seed"],
-        slm_name=o["model"],
+        slm_name=local_model or "",
         proxy_kind=o["proxy"],
         proxy_epochs=o["proxy_epochs"],
         proxy=proxy_obj if o["proxy"] == "classifier" else None,
     )
-    pred = proxy_obj if proxy_obj is not None else SLMPredictor(load_slm(o["model"]), task.labels, frame)
+    pred: Any = ProxyMCSPredictor(target_predictor, proxy_obj) if proxy_obj is not None else target_predictor
     builder = DemonstrationBuilder(
         task,
         pred,
@@ -497,8 +600,10 @@ def build(
         store,
         BuildConfig(strategy=o["strategy"], n=o["n"], seed=o["seed"], template=o["template"]),
         progress=not o["quiet"],
+        metadata=metadata,
     )
-    report = builder.run(splits.pool.examples)
+    report = builder.run(corpus.examples)
+    backend.close()
     console.print(_build_report_table(report))
     console.print(
         f"labels: {dict(report.label_counts)}; requested {report.requested}, have {len(report.demo_ids)}"
@@ -592,10 +697,16 @@ def eval_cmd(
     out_dir: Path = typer.Option(
         Path("eval_results"), help="Where results.json (resumable), CSV, markdown and PNG go."
     ),
-    model: str = typer.Option(DEFAULT_MODEL, help="The small LM that answers."),
+    model: str = typer.Option(DEFAULT_MODEL, help="The target model: a local model, or the name --base-url serves."),
+    base_url: str = BaseUrlOpt,
+    api_key_env: str = ApiKeyEnvOpt,
+    api: str = ApiOpt,
+    concurrency: int = ConcurrencyOpt,
+    explainer_model: str = ExplainerModelOpt,
     pool_size: int = typer.Option(None, min=1, help="Cap on the demo pool.", show_default=False),
     proxy: str = typer.Option("classifier", help="Proxy of amplify: methods: classifier or causal_lm."),
     proxy_epochs: int = ProxyEpochsOpt,
+    proxy_train_fraction: float = ProxyTrainFractionOpt,
     retrieval_candidates: int = typer.Option(
         None, min=1, help="Retrieved setting: demonstrations built per method.", show_default=False
     ),
@@ -628,6 +739,7 @@ def eval_cmd(
     _check_choice(o["demo_setting"], ("fixed", "retrieved"), "--demo-setting", "demo setting")
     _check_choice(o["proxy"], ("classifier", "causal_lm"), "--proxy", "proxy")
     _check_choice(o["select_on"], ("test", "validation"), "--select-on", "selection split")
+    _check_choice(o["api"], ("completions", "chat"), "--api", "endpoint API")
     on_validation = o["select_on"] == "validation"
     validation_size = o["validation_size"] if on_validation else 0
     task = _load_task(o["task_path"])
@@ -642,6 +754,12 @@ def eval_cmd(
         cfg = EvalConfig(
             task=o["task_path"],
             model=o["model"],
+            base_url=o["base_url"],
+            api_key_env=o["api_key_env"],
+            api=o["api"],
+            concurrency=o["concurrency"],
+            explainer_model=o["explainer_model"],
+            proxy_train_fraction=o["proxy_train_fraction"],
             n_shot=o["n_shot"],
             k=o["k"],
             seeds=tuple(o["seed"]),
@@ -658,16 +776,19 @@ def eval_cmd(
         )
     except ValueError as exc:
         raise _bad(str(exc)) from None
+    if cfg.base_url:
+        _check_endpoint(cfg.target)
+    local = None if cfg.base_url else load_slm(o["model"])
     if on_validation:
         from amplify_agents.eval import select_on_validation
 
-        chosen = select_on_validation(cfg, progress=not o["quiet"], model=load_slm(o["model"]))
+        chosen = select_on_validation(cfg, progress=not o["quiet"], model=local)
         _print_eval_table(chosen.validation, task.name, "validation")
         console.print(f"chosen on validation (balanced accuracy): [bold]{chosen.chosen}[/bold]")
         _print_eval_table(chosen.test, task.name, "test")
         console.print(f"selection record: {chosen.path}")
         return
-    results = run_eval(cfg, progress=not o["quiet"], model=load_slm(o["model"]))
+    results = run_eval(cfg, progress=not o["quiet"], model=local)
     _print_eval_table(results, task.name, "test")
 
 
@@ -899,16 +1020,25 @@ def _explain_demo(store: RationaleStore, o: dict[str, Any]) -> None:
             f"note: the proxy is trained for {epochs} epoch(s), the stored rationale's for "
             f"{recorded_proxy.get('epochs')}: keywords may differ."
         )
+    saved = o["store_dir"] / str(demo.extra.get("proxy_dir", "")) if demo.extra.get("proxy_dir") else None
+    proxy = None
+    if saved is not None and name == demo.explainer and (saved / "amplify_proxy.json").is_file():
+        from amplify_agents.explainers.proxy import ProxyClassifier
+
+        proxy = ProxyClassifier.load(saved, progress=False)  # the very proxy that wrote the rationale
     explainer_obj, _ = _make_explainer(
         name,
-        task=task,
+        task=task if proxy is None else replace(task, labels=tuple(proxy.labels)),
         pool=task,
         k=k,
         seed=seed,
         slm_name=o["model"],
         proxy_kind=proxy_kind,
         proxy_epochs=epochs,
+        proxy=proxy,
     )
+    if name == demo.explainer and demo.extra.get("word_weights"):
+        explainer_obj.word_weights = json.loads(str(demo.extra["word_weights"]))  # the build's corpus weights
     exp = explainer_obj.explain(demo.input, demo.label)
     table = Table(title=f"demonstration {demo.demo_id}")
     table.add_column("field")
@@ -1040,13 +1170,13 @@ def demo_cmd(
 def _run_demo(path: Path, store_dir: Path, o: dict[str, Any]) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from amplify_agents.answering import Answerer, AnswerSettings, LocalBackend
     from amplify_agents.builder import BuildConfig, DemonstrationBuilder
     from amplify_agents.explainers.gradient import GradXInputExplainer
     from amplify_agents.explainers.registry import create_proxy
     from amplify_agents.framing import Frame
-    from amplify_agents.models import LabelScorer
-    from amplify_agents.prompts import build_text_prompt
-    from amplify_agents.selection import SLMPredictor
+    from amplify_agents.prompts import PromptStyle
+    from amplify_agents.selection import TargetPredictor
     from amplify_agents.selectors import AmplifyExampleSelector
 
     task = _load_task(path, "--task")
@@ -1067,6 +1197,7 @@ def _run_demo(path: Path, store_dir: Path, o: dict[str, Any]) -> None:
         bar = progress.add_task("demo", total=len(steps))
         progress.update(bar, description=steps[0])
         slm = load_slm(o["model"])
+        answerer = Answerer(LocalBackend(slm), AnswerSettings(PromptStyle(frame)))
         progress.advance(bar)
         progress.update(bar, description=steps[1])
         # An untrained head keeps the demo quick; `build --proxy-epochs 10` is AMPLIFY's setting.
@@ -1077,7 +1208,7 @@ def _run_demo(path: Path, store_dir: Path, o: dict[str, Any]) -> None:
         store = _open_store(store_dir, f"demo-{task.name}"[:63], create=True)
         report = DemonstrationBuilder(
             task,
-            SLMPredictor(slm, task.labels, frame),
+            TargetPredictor(answerer, task.labels),
             explainer,
             store,
             BuildConfig(strategy="error", n=o["n"], seed=o["seed"]),
@@ -1092,8 +1223,9 @@ def _run_demo(path: Path, store_dir: Path, o: dict[str, Any]) -> None:
             q, gold = splits.test[0].input, splits.test[0].label
         selector = AmplifyExampleSelector(store, k=o["shots"], task=task.name, frame=frame)
         demos = selector.select_demonstrations(q)
-        prompt = build_text_prompt(q, [d.to_example() for d in demos], frame)
-        scores = LabelScorer(slm, label_prefix=frame.label_prefix).score([prompt], task.labels)[0]
+        answer = answerer.answer_one(q, task.labels, [d.to_example() for d in demos])
+        prompt, scores = answer.prompt, answer.scores
+        assert scores is not None  # a local model scores its labels
         progress.advance(bar)
     console.print(f"[bold]task[/] {task.name}: labels {list(task.labels)}; pool {len(splits.pool)} examples")
     console.print(_build_report_table(report))

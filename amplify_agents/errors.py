@@ -14,6 +14,7 @@ __all__ = [
     "LabelError",
     "ExplanationError",
     "StoreError",
+    "EndpointError",
 ]
 
 
@@ -47,3 +48,8 @@ class ExplanationError(AmplifyError, ValueError):
 
 class StoreError(AmplifyError):
     """The rationale store rejected an operation; nothing was written."""
+
+
+class EndpointError(AmplifyError):
+    """A model endpoint cannot be used: nothing answers at its URL, its API key variable is
+    unset, or it does not serve the model asked for. The message names which, and the fix."""

@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings, open_target
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder
 from amplify_agents.demonstrations import Demonstration, utc_now
 from amplify_agents.errors import AmplifyError
@@ -46,10 +47,9 @@ from amplify_agents.files import atomic_write
 from amplify_agents.framing import Frame
 from amplify_agents.hygiene import normalize_text
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.models.scoring import LabelScorer
-from amplify_agents.prompts import build_text_prompt
+from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import RationaleTemplate
-from amplify_agents.selection import Prediction, SLMPredictor, select
+from amplify_agents.selection import Prediction, TargetPredictor, select
 from amplify_agents.selectors import AmplifyExampleSelector
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Example, Task
@@ -237,7 +237,7 @@ def load_histories(source: RationaleStore | str | os.PathLike[str]) -> list[Impr
 def improve(
     task: Task,
     store: RationaleStore,
-    slm: LoadedModel,
+    slm: LoadedModel | AnswerBackend | Any,
     explainer: Explainer,
     validation: Task | Sequence[Example],
     test: Task | Sequence[Example] | None = None,
@@ -265,7 +265,9 @@ def improve(
     Args:
         task: the task (name, label space, framing).
         store: where demonstrations are retrieved from and added to.
-        slm: the model that answers (label scoring).
+        slm: the model that answers, through the answering path: a loaded local model (label
+            scoring), an :class:`~amplify_agents.answering.AnswerBackend` (e.g. an endpoint's)
+            or any LangChain model.
         explainer: writes each added demonstration's rationale (for the gold label).
         validation: labelled items to evaluate on and learn from.
         test: the held-out split: none of its items (by id or normalized input) is ever added.
@@ -325,6 +327,7 @@ def improve(
         log.warning("%d validation item(s) are also test items: they are evaluated but never added.", len(guarded))
     guarded_set = set(guarded)
 
+    target = open_target(slm, batch_size=batch_size)
     history = ImproveHistory(
         task=task.name,
         store=store.name,
@@ -338,7 +341,7 @@ def improve(
             "min_delta": min_delta,
             "seed": seed,
             "explainer": explainer.name,
-            "model": slm.name,
+            "model": target.model_name,
             "n_validation": len(val_examples),
             "n_test": len(test_examples),
             "keep_best": keep_best,
@@ -353,15 +356,15 @@ def improve(
         if history.store_test_overlap:
             log.warning("The store already holds %d demonstration(s) of test items.", history.store_test_overlap)
 
-    scorer = LabelScorer(slm, batch_size=batch_size, label_prefix=frame.label_prefix)
+    answerer = Answerer(target, AnswerSettings(PromptStyle(frame)))
     # The builder gives the same ids, templates and rendering as a built store.
     builder = DemonstrationBuilder(
         task,
-        SLMPredictor(slm, task.labels, frame),
+        TargetPredictor(answerer, task.labels),
         explainer,
         store,
         BuildConfig(strategy=strategy, n=n_per_round, seed=seed, template=template),
-        model_id=model_id or slm.name,
+        model_id=model_id or target.model_name,
         progress=False,
     )
     options = dict(selector_options or {})
@@ -375,7 +378,7 @@ def improve(
     for r in range(rounds + 1):
         t = time.perf_counter()
         preds = _evaluate(
-            task, store, scorer, val_examples, frame=frame, k=k, demo_setting=demo_setting, options=options
+            task, store, answerer, val_examples, frame=frame, k=k, demo_setting=demo_setting, options=options
         )
         record = _round_record(r, task, preds, store.count(task_filter))
         record.seconds["evaluate"] = round(time.perf_counter() - t, 3)
@@ -432,7 +435,7 @@ def _not_self(example: Example) -> dict[str, Any]:
 def _evaluate(
     task: Task,
     store: RationaleStore,
-    scorer: LabelScorer,
+    answerer: Answerer,
     examples: list[Example],
     *,
     frame: Frame,
@@ -440,10 +443,10 @@ def _evaluate(
     demo_setting: str,
     options: dict[str, Any],
 ) -> list[Prediction]:
-    """Label-score every example with its demonstrations; return the predictions."""
+    """Answer every example with its demonstrations (through the answering path); return the predictions."""
     has_demos = store.count({"task": task.name}) > 0
     fixed = _fixed_demos(store, task, k) if demo_setting == "fixed" and has_demos else []
-    prompts: list[str] = []
+    per_item: list[list[dict[str, Any]]] = []
     for ex in examples:
         if not has_demos:
             demos: list[Demonstration] = []
@@ -453,14 +456,11 @@ def _evaluate(
         else:
             own = normalize_text(ex.input)
             demos = [d for d in fixed if d.example_id != ex.id and normalize_text(d.input) != own][:k]
-        prompts.append(build_text_prompt(ex.input, [d.to_example() for d in demos], frame))
-    shared = all(ex.choices is None for ex in examples)
-    scores = scorer.score(prompts, task.labels if shared else [task.labels_for(ex) for ex in examples])
-    out = []
-    for ex, s in zip(examples, scores, strict=True):
-        allowed = set(task.labels_for(ex))
-        out.append(Prediction(ex, s.predicted if s.predicted in allowed else None, dict(s.probs)))
-    return out
+        per_item.append([d.to_example() for d in demos])
+    answers = answerer.answer(
+        [ex.input for ex in examples], [task.labels_for(ex) for ex in examples], demos_per_query=per_item
+    )
+    return [Prediction(ex, a.predicted, dict(a.probs)) for ex, a in zip(examples, answers, strict=True)]
 
 
 def _fixed_demos(store: RationaleStore, task: Task, k: int) -> list[Demonstration]:

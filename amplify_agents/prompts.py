@@ -15,10 +15,11 @@ string (LangChain's ``ChatHuggingFace`` needs the last message to be the user's)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from langchain_core.documents import Document
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 from langchain_core.prompts import (
@@ -32,6 +33,10 @@ from amplify_agents.framing import Frame
 
 __all__ = [
     "DemoKeys",
+    "Ending",
+    "PromptStyle",
+    "build_prompt",
+    "format_documents",
     "build_text_prompt",
     "build_chat_messages",
     "few_shot_text_template",
@@ -54,6 +59,11 @@ def _escape(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
 
 
+Ending = Literal["answer", "rationale"]
+"""Where a prompt ends: at the answer cue (the label comes next) or where the query's own
+rationale starts (the model writes it, then the answer cue)."""
+
+
 def build_text_prompt(
     query: str,
     demos: Sequence[Mapping[str, Any]],
@@ -61,11 +71,16 @@ def build_text_prompt(
     *,
     rationale_first: bool = True,
     keys: DemoKeys = DemoKeys(),
+    ending: Ending = "answer",
+    context: str | None = None,
 ) -> str:
-    """The text prompt: instruction, each demonstration, then the query up to the answer.
+    """The text prompt: instruction, each demonstration, an optional context block, then the query.
 
     ``rationale_first`` puts each demo's rationale before its answer, (x, r, y), as in
-    both papers; False gives (x, y, r).
+    both papers; False gives (x, y, r). ``ending="answer"`` ends with the frame's answer cue
+    (the label comes next); ``ending="rationale"`` ends after the query and a newline, where
+    the query's rationale starts. ``context`` (retrieved documents, already formatted) goes
+    on its own line before the query.
     """
     parts = [frame.instruction]
     for demo in demos:
@@ -78,7 +93,14 @@ def build_text_prompt(
             )
             + "\n"
         )
-    parts.append(frame.render(query, instruction=False)[0])
+    if context is not None:
+        parts.append(f"\n{context}")
+    if ending == "answer":
+        parts.append(frame.render(query, instruction=False)[0])
+    elif ending == "rationale":
+        parts.append(f"{frame.input_prefix}{query}\n")
+    else:
+        raise ValueError(f"Unknown prompt ending {ending!r}: use 'answer' or 'rationale'.")
     return "".join(parts)
 
 
@@ -219,3 +241,100 @@ def render_chat_with_prefill(tokenizer: Any, messages: Sequence[BaseMessage], pr
     turns = [{"role": _ROLES.get(m.type, m.type), "content": str(m.content)} for m in messages]
     rendered = tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
     return rendered + prefill
+
+
+# -- one prompt for every caller ------------------------------------------------------------------
+PromptForm = Literal["text", "chat"]
+DocumentFormatter = Callable[[Sequence[Document]], str]
+
+
+def format_documents(docs: Sequence[Document]) -> str:
+    """Number the documents' texts, one per line: ``[1] ...``."""
+    return "\n".join(f"[{i}] {' '.join(doc.page_content.split())}" for i, doc in enumerate(docs, start=1))
+
+
+@dataclass(frozen=True)
+class PromptStyle:
+    """How a prompt is laid out and its answer read back; shared by the chains and the answering path.
+
+    Attributes:
+        frame: instruction and the text around each input (text form); also where a text
+            continuation ends (the next question's cue).
+        keys: the demo dict keys (what the example selector returns).
+        rationale_first: (x, r, y) demonstrations, as in both papers; False gives (x, y, r).
+        generate_rationale: text form: end the prompt after the query so the model writes a
+            rationale, then the frame's answer cue and the answer. Default False: the prompt
+            ends at the answer cue.
+        answer_prefix: chat form: the demos' assistant turns say "<rationale> <answer_prefix>
+            <label>"; the reply is read the same way.
+        system_message: chat form: the instruction in a system message (False for chat
+            templates without a system role).
+        context_header / context_formatter: how retrieved documents are shown (RAG).
+    """
+
+    frame: Frame = Frame()
+    keys: DemoKeys = DemoKeys()
+    rationale_first: bool = True
+    generate_rationale: bool = False
+    answer_prefix: str = "The answer is "
+    system_message: bool = True
+    context_header: str = "Context:"
+    context_formatter: DocumentFormatter = format_documents
+
+    @property
+    def text_stops(self) -> list[str]:
+        """Where a text-form continuation ends: where the next question would start."""
+        head = self.frame.input_prefix.strip()
+        return [f"\n{head}"] if head else []
+
+
+def _history_examples(history: Sequence[BaseMessage], keys: DemoKeys) -> list[dict[str, str]]:
+    """Past (user, assistant) turns as answer-only examples for the text form."""
+    pairs: list[dict[str, str]] = []
+    pending: str | None = None
+    for message in history:
+        if isinstance(message, HumanMessage):
+            pending = message.text
+        elif isinstance(message, AIMessage) and pending is not None:
+            pairs.append({keys.input: pending, keys.answer: message.text.strip(), keys.rationale: ""})
+            pending = None
+    return pairs
+
+
+def build_prompt(
+    query: str,
+    demos: Sequence[Mapping[str, Any]],
+    style: PromptStyle = PromptStyle(),
+    *,
+    form: PromptForm = "text",
+    history: Sequence[BaseMessage] = (),
+    context: Sequence[Document] | None = None,
+    ending: Ending | None = None,
+) -> str | list[BaseMessage]:
+    """The one prompt builder: query, demonstrations, and (when present) history and context.
+
+    Text form: a string (:func:`build_text_prompt`), ending as ``ending`` says (default: at the
+    rationale when ``style.generate_rationale``, else at the answer cue); past turns
+    become answer-only demonstrations. Chat form: messages (:func:`build_chat_messages`), the
+    history before the last user turn and the context block inside it; a chat prompt always
+    ends with the user's turn (the model writes any rationale, then ``answer_prefix``).
+    """
+    block = f"{style.context_header}\n{style.context_formatter(context)}" if context is not None else None
+    if form == "chat":
+        messages = build_chat_messages(
+            query, demos, style.frame, keys=style.keys, answer_prefix=style.answer_prefix, system=style.system_message
+        )
+        last = messages.pop()
+        if block is not None:
+            last = HumanMessage(f"{block}\n\n{last.text}")
+        return [*messages, *history, last]
+    examples = list(demos) + _history_examples(history, style.keys)
+    return build_text_prompt(
+        query,
+        examples,
+        style.frame,
+        rationale_first=style.rationale_first,
+        keys=style.keys,
+        ending=ending or ("rationale" if style.generate_rationale else "answer"),
+        context=block,
+    )

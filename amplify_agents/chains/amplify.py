@@ -21,30 +21,38 @@ parsed once the model's text is complete).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any, Literal
 
-from langchain_core.documents import Document
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel
 from langchain_core.language_models.llms import BaseLLM
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import ChatPromptValue, PromptValue, StringPromptValue
 from langchain_core.retrievers import BaseRetriever
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
 
-from amplify_agents.chains.llms import LabelScoringLLM, cut_at_stops, local_generation_llm
+from amplify_agents.answering.answerer import parse_completion, prior_prompts
+from amplify_agents.answering.langchain_model import model_name_of
+from amplify_agents.answering.openai_compat import Endpoint
+from amplify_agents.answering.toplogprobs import label_scores_from_tokens, token_choices
+from amplify_agents.chains.llms import LabelScoringLLM, local_generation_llm
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, switchable, with_retries
 from amplify_agents.framing import Frame
-from amplify_agents.models.calibration import CONTENT_FREE_INPUTS, CalibrationMethod, pmi_premise
+from amplify_agents.models.calibration import CalibrationMethod
+from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.models.parsing import parse_answer
-from amplify_agents.prompts import DemoKeys, build_chat_messages, build_text_prompt
+from amplify_agents.prompts import (
+    DemoKeys,
+    DocumentFormatter,
+    PromptForm,
+    PromptStyle,
+    format_documents,
+)
+from amplify_agents.prompts import build_prompt as build_any_prompt
 
 __all__ = [
     "PromptStyle",
@@ -55,146 +63,23 @@ __all__ = [
     "parse_completion",
 ]
 
-PromptForm = Literal["text", "chat"]
 LocalMode = Literal["score", "generate"]
-DocumentFormatter = Callable[[Sequence[Document]], str]
-
-
-def format_documents(docs: Sequence[Document]) -> str:
-    """Number the documents' texts, one per line: ``[1] ...``."""
-    return "\n".join(f"[{i}] {' '.join(doc.page_content.split())}" for i, doc in enumerate(docs, start=1))
-
-
-@dataclass(frozen=True)
-class PromptStyle:
-    """How a chain lays out its prompt and reads the answer back.
-
-    Attributes:
-        frame: instruction and the text around each input (text form), also used to cut the
-            model's continuation before the next question.
-        keys: the demo dict keys the selector returns.
-        rationale_first: (x, r, y) demonstrations, as in both papers; False gives (x, y, r).
-        generate_rationale: text form only: end the prompt after the query so the model
-            writes a rationale, then the frame's answer cue and the answer. Default False:
-            the prompt ends at the answer cue.
-        answer_prefix: chat form: the demos' assistant turns say "<rationale> <answer_prefix>
-            <label>"; the reply is read the same way.
-        system_message: chat form: put the instruction in a system message (False for chat
-            templates without a system role).
-        context_header / context_formatter: how retrieved documents are shown (RAG).
-    """
-
-    frame: Frame = Frame()
-    keys: DemoKeys = DemoKeys()
-    rationale_first: bool = True
-    generate_rationale: bool = False
-    answer_prefix: str = "The answer is "
-    system_message: bool = True
-    context_header: str = "Context:"
-    context_formatter: DocumentFormatter = format_documents
-
-    @property
-    def text_stops(self) -> list[str]:
-        """Where a text-form continuation ends: where the next question would start."""
-        head = self.frame.input_prefix.strip()
-        return [f"\n{head}"] if head else []
-
-
-# -- prompts ----------------------------------------------------------------------------------------
-
-
-def _history_examples(history: Sequence[BaseMessage], keys: DemoKeys) -> list[dict[str, str]]:
-    """Past (user, assistant) turns as answer-only examples for the text form."""
-    pairs: list[dict[str, str]] = []
-    pending: str | None = None
-    for message in history:
-        if isinstance(message, HumanMessage):
-            pending = message.text
-        elif isinstance(message, AIMessage) and pending is not None:
-            pairs.append({keys.input: pending, keys.answer: message.text.strip(), keys.rationale: ""})
-            pending = None
-    return pairs
 
 
 def build_prompt(state: Mapping[str, Any], form: PromptForm, style: PromptStyle) -> PromptValue:
-    """The prompt for one state: query, demonstrations, and (when present) history and context."""
-    query = str(state["input"])
-    demos = list(state.get("demonstrations") or [])
-    history = list(state.get("history") or [])
-    context = state.get("context")
-    block = f"{style.context_header}\n{style.context_formatter(context)}" if context is not None else None
-    if form == "chat":
-        messages = build_chat_messages(
-            query,
-            demos,
-            style.frame,
-            keys=style.keys,
-            answer_prefix=style.answer_prefix,
-            system=style.system_message,
-        )
-        last = messages.pop()
-        if block is not None:
-            last = HumanMessage(f"{block}\n\n{last.text}")
-        return ChatPromptValue(messages=[*messages, *history, last])
-    frame = style.frame
-    examples = demos + _history_examples(history, style.keys)
-    text = build_text_prompt(query, examples, frame, rationale_first=style.rationale_first, keys=style.keys)
-    tail = frame.render(query, instruction=False)[0]
-    head = text[: len(text) - len(tail)]  # build_text_prompt ends with exactly this tail
-    if block is not None:
-        head += f"\n{block}"
-    if style.generate_rationale:
-        tail = f"{frame.input_prefix}{query}\n"
-    return StringPromptValue(text=head + tail)
-
-
-# -- answers ----------------------------------------------------------------------------------------
-
-
-def _marker_regex(answer_prefix: str) -> re.Pattern[str] | None:
-    words = answer_prefix.split()
-    return re.compile(r"\s+".join(re.escape(w) for w in words), re.IGNORECASE) if words else None
-
-
-def _first_line(text: str) -> str:
-    for line in text.strip().splitlines():
-        if line.strip():
-            return line.strip()
-    return ""
-
-
-def parse_completion(
-    text: str, labels: Sequence[str] | None, form: PromptForm, style: PromptStyle
-) -> tuple[str, str | None]:
-    """Split a model's text into (rationale, answer).
-
-    Text form with ``generate_rationale``: the rationale is what comes before the frame's
-    answer cue (e.g. "A:"). Chat form: what comes before the last "The answer is". The answer
-    is parsed onto ``labels`` with :func:`~amplify_agents.models.parse_answer` (``None`` if
-    unparseable); without labels it is the first line of the answer text.
-    """
-    rationale, answer_text = "", text
-    if form == "text" and style.generate_rationale:
-        cue = style.frame.output_prefix.strip()
-        at = text.find(cue) if cue else -1
-        if at != -1:
-            rationale, answer_text = text[:at].strip(), text[at + len(cue) :]
-        else:
-            rationale = text.strip()
-    elif form == "chat":
-        marker = _marker_regex(style.answer_prefix)
-        found = list(marker.finditer(text)) if marker else []
-        if found:
-            rationale, answer_text = text[: found[-1].start()].strip(), text[found[-1].end() :]
-    elif form == "text":
-        answer_text = _first_line(text)  # the prompt ends at the answer cue: the answer is one line
-    if labels:
-        answer = parse_answer(answer_text, labels)
-        if answer is None and answer_text is not text:
-            answer = parse_answer(text, labels)  # e.g. the label was stated without the cue
-        return rationale, answer
-    free = _first_line(answer_text).strip(" .")
-    return rationale, free or None
+    """The prompt for one chain state (query, demonstrations, history, context), from the one
+    prompt builder :func:`amplify_agents.prompts.build_prompt`, as a LangChain prompt value."""
+    prompt = build_any_prompt(
+        str(state["input"]),
+        list(state.get("demonstrations") or []),
+        style,
+        form=form,
+        history=list(state.get("history") or []),
+        context=state.get("context"),
+    )
+    if isinstance(prompt, str):
+        return StringPromptValue(text=prompt)
+    return ChatPromptValue(messages=prompt)
 
 
 # -- steps ------------------------------------------------------------------------------------------
@@ -202,7 +87,21 @@ def parse_completion(
 
 def _completion(text: str, info: Mapping[str, Any] | None, model: str | None) -> dict[str, Any]:
     info = dict(info or {})
-    return {"text": text, "label_probs": info.get("label_probs"), "model": model or info.get("model_name")}
+    tokens = (info.get("logprobs") or {}).get("content") if isinstance(info.get("logprobs"), dict) else None
+    return {
+        "text": text,
+        "label_probs": info.get("label_probs"),
+        "model": model or info.get("model_name"),
+        "tokens": tokens,  # a chat model's per-token top log-probabilities (ChatOpenAI with logprobs=True)
+    }
+
+
+def _label_probs(completion: Mapping[str, Any], labels: Sequence[str] | None, style: PromptStyle) -> Any:
+    """The completion's label probabilities: given by a scoring LLM, or read off a chat model's
+    top log-probabilities after the answer cue (the answering path's reader)."""
+    if completion.get("label_probs") is not None or not labels or not completion.get("tokens"):
+        return completion.get("label_probs")
+    return label_scores_from_tokens(token_choices(completion["tokens"]), labels, style.answer_prefix)[0].probs
 
 
 def _from_llm_result(result: LLMResult) -> dict[str, Any]:
@@ -217,11 +116,10 @@ def _from_output(out: Any) -> dict[str, Any]:
 
 
 def _calibration_prompts(state: Mapping[str, Any], method: str, form: PromptForm, style: PromptStyle) -> list[str]:
-    """The prompts of the label prior for this state: the same prompt (demonstrations, context,
-    history) with content-free queries (contextual), or the bare answer prefix (pmi)."""
-    if method == "pmi":
-        return [pmi_premise(style.frame.output_prefix)]
-    return [build_prompt({**state, "input": x}, form, style).to_string() for x in CONTENT_FREE_INPUTS]
+    """The prompts of the label prior for this state (the answering path's :func:`prior_prompts`
+    around this state's demonstrations, context and history)."""
+    build = lambda x: build_prompt({**state, "input": x}, form, style).to_string()  # noqa: E731
+    return [str(p) for p in prior_prompts(method, build, style)]
 
 
 def _llm_step(
@@ -295,7 +193,7 @@ def _route(
             raw_text=completion["text"],
             rationale=rationale,
             demonstrations=list(state.get("demonstrations") or []),
-            label_probs=completion.get("label_probs"),
+            label_probs=_label_probs(completion, state.get("labels"), style),
             model=completion.get("model") or model_name,
             route=name,
             fallback=requested != name,
@@ -358,12 +256,7 @@ def _form_of(llm: Any) -> PromptForm:
     return "chat" if isinstance(llm, BaseChatModel) else "text"
 
 
-def _name_of(llm: Any) -> str:
-    for attr in ("model_name", "model", "model_id"):
-        value = getattr(llm, attr, None)
-        if isinstance(value, str) and value:
-            return value
-    return type(llm).__name__
+_name_of = model_name_of
 
 
 def local_llm(
@@ -396,10 +289,43 @@ def local_llm(
     raise ValueError(f'Unknown local mode {mode!r}: use "score" or "generate".')
 
 
+def _hosted_model(hosted: Any, labels: Sequence[str] | None, style: PromptStyle) -> BaseLanguageModel:
+    """The hosted route's LangChain model: an :class:`~amplify_agents.answering.Endpoint` with the
+    completions API becomes a label-scoring LLM over it (label probabilities from the server's
+    log-probabilities), with the chat API a ``ChatOpenAI``; a LangChain model is kept."""
+    from amplify_agents.answering import open_endpoint
+
+    if not isinstance(hosted, Endpoint):
+        return hosted
+    if hosted.api == "chat":
+        from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
+
+        return ChatOpenAI(
+            base_url=hosted.base_url,
+            model=hosted.model,
+            api_key=SecretStr(hosted.api_key()),
+            timeout=hosted.timeout,
+            max_retries=0,
+        )
+    if not labels:
+        raise ValueError("A completions Endpoint as the hosted model scores labels: pass labels=[...].")
+    return LabelScoringLLM(backend=open_endpoint(hosted), labels=list(labels), label_prefix=style.frame.label_prefix)
+
+
+def _asks_logprobs(model: Any) -> bool:
+    """Whether the model is an OpenAI chat model that can return per-token log-probabilities."""
+    try:
+        from langchain_openai.chat_models.base import BaseChatOpenAI
+    except ImportError:  # pragma: no cover - langchain-openai is a dependency
+        return False
+    return isinstance(model, BaseChatOpenAI)
+
+
 def _routes(
     *,
     local: LoadedModel | BaseLanguageModel | None,
-    hosted: BaseLanguageModel | None,
+    hosted: BaseLanguageModel | Any,
     local_mode: LocalMode,
     labels: Sequence[str] | None,
     style: PromptStyle,
@@ -435,12 +361,18 @@ def _routes(
             stops=style.text_stops if form == "text" else [],
         )
     if hosted is not None:
+        hosted = _hosted_model(hosted, labels, style)
         form = _form_of(hosted)
         stops = style.text_stops if form == "text" else []
         bound = hosted.bind(stop=stops) if stops else hosted
+        if labels and _asks_logprobs(hosted):
+            bound = bound.bind(logprobs=True, top_logprobs=20)  # label probabilities off the reply
+        # A scoring LLM over an endpoint retries inside its backend, and is called as an LLM so
+        # that its label probabilities survive; any other model gets LangChain's with_retry here.
+        scoring = isinstance(hosted, LabelScoringLLM)
         route = _route(
             HOSTED,
-            with_retries(bound, hosted_attempts, retry_on=retry_on, jitter=retry_jitter),
+            hosted if scoring else with_retries(bound, hosted_attempts, retry_on=retry_on, jitter=retry_jitter),
             form=form,
             style=style,
             model_name=_name_of(hosted),
@@ -460,7 +392,7 @@ def create_amplify_chain(
     frame: Frame = Frame(),
     local: LoadedModel | BaseLanguageModel | None = None,
     local_mode: LocalMode = "score",
-    hosted: BaseLanguageModel | None = None,
+    hosted: BaseLanguageModel | Endpoint | None = None,
     default_route: Literal["local", "hosted"] | None = None,
     hosted_attempts: int = 3,
     retry_on: Sequence[type[BaseException]] | None = None,
@@ -491,8 +423,11 @@ def create_amplify_chain(
         local_mode: for a :class:`LoadedModel`: ``"score"`` (default) scores each label and
             gives ``label_probs``; ``"generate"`` generates greedily through
             ``HuggingFacePipeline`` and parses the text.
-        hosted: the hosted model: ``ChatOpenAI`` (chat form) or ``OpenAI`` (completions, text
-            form), or any LangChain model. Give it ``max_retries=0``: retries happen here.
+        hosted: the hosted model: an :class:`~amplify_agents.answering.Endpoint` (completions: labels
+            scored from the server's log-probabilities, with ``label_probs``; chat: a ``ChatOpenAI``),
+            ``ChatOpenAI`` (chat form; asked for top log-probabilities, so ``label_probs`` come back
+            when the server returns them) or ``OpenAI`` (completions, text form), or any LangChain
+            model. Give a LangChain model ``max_retries=0``: retries happen here.
         default_route: the route without configuration (``"local"`` when there is a local
             model). Switch with ``chain.with_config(configurable={"llm": "hosted"})``.
         hosted_attempts: ``with_retry(stop_after_attempt=...)`` on the hosted model, for

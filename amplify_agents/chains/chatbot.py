@@ -26,10 +26,10 @@ from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_huggingface import HuggingFacePipeline
 
 from amplify_agents.chains.amplify import PromptStyle, _form_of, _front, _name_of, _route, local_llm
-from amplify_agents.chains.llms import cut_at_stops
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LOCAL
 from amplify_agents.framing import Frame
+from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.prompts import DemoKeys
 

@@ -14,7 +14,6 @@ threads) and an in-process server never run the same model concurrently.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -26,9 +25,11 @@ from langchain_huggingface import HuggingFacePipeline
 from pydantic import Field, PrivateAttr
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from amplify_agents.answering.backends import LocalBackend, ReplySettings
 from amplify_agents.models.calibration import CalibrationMethod, apply_prior, prior_from_scores
+from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.models.scoring import LabelScorer
+from amplify_agents.models.locks import model_lock
 
 __all__ = [
     "LabelScoringLLM",
@@ -38,30 +39,6 @@ __all__ = [
     "local_generation_llm",
     "model_lock",
 ]
-
-_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def model_lock(loaded: LoadedModel | Any) -> threading.Lock:
-    """The process-wide lock of a model (one per ``torch`` module): hold it while running it."""
-    model = loaded.model if isinstance(loaded, LoadedModel) else loaded
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(model)
-        if lock is None:
-            lock = _LOCKS[model] = threading.Lock()
-        return lock
-
-
-def cut_at_stops(text: str, stops: Sequence[str] | None) -> str:
-    """``text`` up to the first occurrence of any stop string."""
-    cut = len(text)
-    for stop in stops or ():
-        if stop:
-            i = text.find(stop)
-            if i != -1:
-                cut = min(cut, i)
-    return text[:cut]
 
 
 class StopOnStrings(StoppingCriteria):
@@ -94,17 +71,21 @@ class StopOnStrings(StoppingCriteria):
 
 
 class LabelScoringLLM(BaseLLM):
-    """A local causal LM that answers with the most probable label of a known label space.
+    """A LangChain LLM that answers with the most probable label of a known label space.
 
-    Every label is scored after the prompt (summed log-probability of its tokens, with the
-    shared prompt prefix cached); the generation's text is the winning label and its
-    ``generation_info`` holds ``label_probs`` (softmax over the labels) and ``logprobs``.
+    Every label is scored after the prompt by an answering backend
+    (:mod:`amplify_agents.answering`): a local model (:class:`~amplify_agents.answering.LocalBackend`,
+    exact, the shared prompt prefix cached) by default, or any backend that gives label scores,
+    such as an OpenAI-compatible completions endpoint (``backend=open_endpoint(Endpoint(...))``).
+    The generation's text is the winning label and its ``generation_info`` holds ``label_probs``
+    (softmax over the labels) and ``logprobs``.
 
     Args:
-        loaded: the model and tokenizer.
+        loaded: the local model and tokenizer (or give ``backend``).
+        backend: the scoring backend (default: a ``LocalBackend`` over ``loaded``).
         labels: the default label space; a call may pass ``labels=[...]`` instead.
         label_prefix: text between the prompt and each label (a frame's ``label_prefix``).
-        model_name: reported in results (default ``loaded.name``).
+        model_name: reported in results (default: the backend's model name).
 
     Example:
         >>> llm = LabelScoringLLM(loaded=gemma, labels=["yes", "no"])  # doctest: +SKIP
@@ -112,7 +93,8 @@ class LabelScoringLLM(BaseLLM):
         >>> result.generations[0][0].generation_info["label_probs"]  # doctest: +SKIP
     """
 
-    loaded: Any = Field(exclude=True)
+    loaded: Any = Field(default=None, exclude=True)
+    backend: Any = Field(default=None, exclude=True)
     labels: list[str] = Field(default_factory=list)
     label_prefix: str = " "
     model_name: str = ""
@@ -127,20 +109,22 @@ class LabelScoringLLM(BaseLLM):
     each call. The call passes the prior's prompts as ``calibration_prompts``: the same prompt
     with content-free inputs (contextual, their probabilities averaged) or the bare answer
     prefix (pmi)."""
-    _scorer: LabelScorer = PrivateAttr()
 
     def model_post_init(self, context: Any, /) -> None:
         super().model_post_init(context)
+        if self.backend is None:
+            if self.loaded is None:
+                raise ValueError("LabelScoringLLM needs a model: pass loaded= (a local model) or backend=.")
+            self.backend = LocalBackend(self.loaded, batch_size=self.batch_size, surface_forms=self.surface_forms)
+        if not self.backend.can_score:
+            raise ValueError(f"The {self.backend.kind} backend gives no label scores: LabelScoringLLM needs them.")
         if not self.model_name:
-            self.model_name = str(self.loaded.name)
-        self._scorer = LabelScorer(self.loaded, batch_size=self.batch_size, label_prefix=self.label_prefix)
+            self.model_name = str(self.backend.model_name)
 
     @property
     def uses_surface_forms(self) -> bool:
         """Whether labels are scored through their surface variants (see ``surface_forms``)."""
-        if self.surface_forms is not None:
-            return self.surface_forms
-        return bool(getattr(self.loaded.tokenizer, "chat_template", None))
+        return bool(getattr(self.backend, "surface_forms", False))
 
     @property
     def _llm_type(self) -> str:
@@ -168,9 +152,10 @@ class LabelScoringLLM(BaseLLM):
                 f"calibration={self.calibration!r} needs the prior's prompts: call with calibration_prompts=[...] "
                 "(create_amplify_chain passes them), or build the LLM without calibration."
             )
-        with model_lock(self.loaded):
-            # One call: the prior's prompts share the demonstrations (the cached prefix) with the query's.
-            scores = self._scorer.score(list(prompts) + extra, space, surface_forms=self.uses_surface_forms)
+        # One call: the prior's prompts share the demonstrations (the cached prefix) with the query's.
+        everything = list(prompts) + extra
+        replies = self.backend.answer(everything, [space] * len(everything), ReplySettings(self.label_prefix))
+        scores = [r.scores for r in replies]
         prior = None
         if extra:
             scores, reference = scores[: len(prompts)], scores[len(prompts) :]
@@ -180,6 +165,8 @@ class LabelScoringLLM(BaseLLM):
         generations = []
         for i, s in enumerate(scores):
             info: dict[str, Any] = {"label_probs": s.probs, "logprobs": dict(zip(s.labels, s.logprobs, strict=True))}
+            if replies[i].outside_top_k:
+                info["outside_top_k"] = list(replies[i].outside_top_k)
             if prior is not None:
                 info["calibration"] = {"method": prior.method, "prior": prior.as_dict()}
                 info["uncalibrated_label_probs"] = raw[i].probs

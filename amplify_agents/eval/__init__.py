@@ -10,7 +10,7 @@ Example:
 :func:`run_eval` evaluates; :func:`select_on_validation` chooses a method on a validation
 split and then evaluates it once on test. See :mod:`amplify_agents.eval.methods` for the
 method names (and their ``+cal`` / ``+pmi`` / ``+xyr`` / ``+gen`` modifiers),
-:mod:`amplify_agents.eval.answering` for placements and calibration, and
+:mod:`amplify_agents.answering.answerer` for placements and calibration, and
 :mod:`amplify_agents.eval.stats` for the statistics.
 """
 

@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from amplify_agents.answering.target import Target
+
 __all__ = ["DEFAULT_METHODS", "EvalConfig"]
 
 DEFAULT_METHODS: tuple[str, ...] = (
@@ -32,7 +34,23 @@ class EvalConfig:
 
     Attributes:
         task: a task file (BIG-bench ``task.json`` or its folder, ``.jsonl``, ``.csv``).
-        model: the small LM that answers (an offline name, ``.gguf``, directory or hub id).
+        model: the target model that answers: a local model (offline name, ``.gguf``,
+            directory or hub id) or, with ``base_url``, the name an endpoint serves.
+        base_url: an OpenAI-compatible endpoint of the target (``http://host:port/v1``);
+            None: the target is the local model ``model``.
+        api_key_env: the *name* of the environment variable holding the endpoint's API key
+            (the key is never printed, logged or written to results).
+        api: the endpoint's API: ``"completions"`` (text prompts, exact label scoring with
+            log-probabilities) or ``"chat"`` (labels from top log-probabilities, else parsed).
+        concurrency: endpoint requests in flight at once.
+        explainer_model: the local model that ``self:`` methods explain (and Auto-CoT's and
+            ``+gen``'s text comes from the target). Default: ``model`` when the target is local;
+            needed for ``self:`` methods with a hosted target.
+        proxy_train_fraction: ``amplify:`` methods fine-tune the classifier proxy on this
+            fraction of the demo pool (seeded) and select demonstrations from the rest, as
+            AMPLIFY does: the proxy never ranks its own training data.
+        cache: keep every reply in ``out_dir/responses.sqlite``, so an interrupted or repeated
+            evaluation does not ask the model again.
         n_shot: demonstrations per prompt. The default 8 is the papers' order of magnitude
             (Self-AMPLIFY uses n = 8 to 20); on two CPU cores a 4-shot run is about twice as
             fast, which is the user's trade-off to make, not the library's.
@@ -68,6 +86,13 @@ class EvalConfig:
 
     task: str | os.PathLike[str]
     model: str = "gemma-3-270m"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    api: Literal["completions", "chat"] = "completions"
+    concurrency: int = 4
+    explainer_model: str | None = None
+    proxy_train_fraction: float = 0.5
+    cache: bool = True
     n_shot: int = 8
     k: int = 5
     seeds: tuple[int, ...] = (0, 1, 2)
@@ -112,8 +137,27 @@ class EvalConfig:
             raise ValueError(f"evaluate_on must be 'test' or 'validation', got {self.evaluate_on!r}.")
         if self.evaluate_on == "validation" and self.validation_size < 1:
             raise ValueError("evaluate_on='validation' needs a validation split: set validation_size >= 1.")
+        if not 0.0 < self.proxy_train_fraction < 1.0:
+            raise ValueError(f"proxy_train_fraction must be between 0 and 1, got {self.proxy_train_fraction}.")
         if self.demo_setting not in ("fixed", "retrieved"):
             raise ValueError(f"demo_setting must be 'fixed' or 'retrieved', got {self.demo_setting!r}.")
+
+    @property
+    def target(self) -> Target:
+        """The answering model as a :class:`~amplify_agents.answering.Target`."""
+        return Target(
+            self.model,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            api=self.api,
+            concurrency=self.concurrency,
+            device=self.device,
+        )
+
+    @property
+    def local_model(self) -> str | None:
+        """The local model that explains itself (``self:`` methods): ``explainer_model``, else a local target."""
+        return self.explainer_model or (None if self.base_url else self.model)
 
     @property
     def results_path(self) -> Path:

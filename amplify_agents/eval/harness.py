@@ -5,13 +5,13 @@ the demo pool, capped by ``pool_size``): every method of the seed uses that pool
 test split. For each (method, seed):
 
 1. the method's demonstrations are prepared (:func:`~amplify_agents.eval.methods.prepare_demos`);
-2. every test item's prompt is built with :func:`~amplify_agents.prompts.build_text_prompt`,
-   rationales before answers, the test item scored directly after the output prefix;
-3. labels are scored with :class:`~amplify_agents.models.LabelScorer`. With fixed demos all
-   test prompts of the method go in **one** ``score`` call, so the demonstrations (the
-   shared token prefix) run once and their KV cache serves every item; with per-query
-   demos each prompt is its own call, so the prompt is the cached prefix and the labels
-   cost a few tokens each;
+2. every test item is answered through the one answering path
+   (:class:`~amplify_agents.answering.Answerer`, the code the chains run) by the target:
+   a local model (label scoring with the demonstrations' KV cache shared by every item) or
+   an OpenAI-compatible endpoint (``base_url``: completions with log-probabilities, or chat),
+   over each item's own options, with the method's placement and calibration;
+3. every reply is kept in ``out_dir/responses.sqlite`` (``cache=True``): a calibrated twin
+   reuses its uncalibrated run's replies, and an interrupted run asks nothing twice;
 4. accuracy, balanced accuracy, the predicted-label distribution and (two labels) AUROC
    are computed and the run, with every item's prediction, is written to
    ``out_dir/results.json`` at once.
@@ -24,19 +24,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
-from amplify_agents.eval import answering, stats
+from amplify_agents.answering import AnswerBackend, ResponseCache, open_target
+from amplify_agents.eval import stats
 from amplify_agents.eval.config import EvalConfig
 from amplify_agents.eval.methods import MethodSpec, SeedContext, parse_method
 from amplify_agents.eval.report import EvalResults, read_results_file, write_results_file
 from amplify_agents.framing import Frame
-from amplify_agents.models import LabelScorer, LoadedModel, load_causal_lm
+from amplify_agents.models import LoadedModel, load_causal_lm, parse_answer
 from amplify_agents.tasks import Task, load_task
 
 __all__ = ["run_eval", "run_key"]
@@ -62,6 +65,12 @@ def run_key(config: EvalConfig, task: Task, spec: MethodSpec, seed: int) -> str:
         extra["rationale_max_new_tokens"] = config.rationale_max_new_tokens
     if config.validation_size:
         extra["validation_size"] = config.validation_size  # it changes the pool
+    if config.base_url:
+        extra["target"] = config.target.describe()
+    if spec.kind == "amplify":
+        extra["proxy_train_fraction"] = config.proxy_train_fraction
+    if spec.kind == "self" and config.explainer_model:
+        extra["explainer_model"] = config.explainer_model
     digest = hashlib.sha256(json.dumps(extra, sort_keys=True, default=str).encode()).hexdigest()[:10]
     setting = "per-query" if spec.per_query(config.demo_setting) else "fixed"
     if config.evaluate_on == "validation":
@@ -76,7 +85,7 @@ def run_eval(
     config: EvalConfig,
     *,
     progress: bool = True,
-    model: LoadedModel | None = None,
+    model: LoadedModel | Any = None,
     embeddings: Any = None,
 ) -> EvalResults:
     """Evaluate every method of ``config`` on every seed; resume from ``config.results_path``.
@@ -84,8 +93,10 @@ def run_eval(
     Args:
         config: what to run.
         progress: show a progress bar over method x seed.
-        model: the already loaded SLM (``config.model`` still names it in the results);
-            loaded from ``config.model`` when needed otherwise.
+        model: the already loaded local model (``config.model`` still names it in the results),
+            or any LangChain model object to evaluate (generation plus the answer parser, or
+            label scores where it returns log-probabilities); otherwise the target comes from
+            ``config`` (a local model, or the endpoint ``config.base_url``).
         embeddings: LangChain embeddings for the stores and Auto-CoT's clusters (default:
             the offline MiniLM of :func:`~amplify_agents.stores.default_embeddings`).
 
@@ -100,8 +111,8 @@ def run_eval(
     out_dir.mkdir(parents=True, exist_ok=True)
     stored = read_results_file(config.results_path)
     frame = Frame.from_task(task)
-    slm = model
-    scorer: LabelScorer | None = None
+    backend: AnswerBackend | None = None
+    slm: LoadedModel | None = None
     computed: list[str] = []
     skipped: list[str] = []
     keys: dict[tuple[str, int], str] = {}
@@ -118,11 +129,9 @@ def run_eval(
                 bar.update(1)
                 continue
             if ctx is None:
-                if slm is None:
-                    slm = load_causal_lm(config.model, device=config.device)
-                if scorer is None:
-                    scorer = LabelScorer(slm, batch_size=config.batch_size, label_prefix=frame.label_prefix)
-                ctx = _seed_context(config, task, frame, slm, scorer, seed, embeddings)
+                if backend is None:
+                    backend, slm = _open_backend(config, model, out_dir)
+                ctx = _seed_context(config, task, frame, backend, slm, seed, embeddings)
             record = _evaluate(spec, ctx, config, key)
             embeddings = ctx.embeddings  # loaded at most once, shared by the next seeds
             stored[key] = record
@@ -132,6 +141,8 @@ def run_eval(
         if ctx is not None:
             ctx.close()
     bar.close()
+    if backend is not None:
+        backend.close()
 
     runs = [stored[keys[(spec.name, seed)]] for spec in specs for seed in config.seeds]
     results = EvalResults(config, runs, computed=computed, skipped=skipped, labels=tuple(task.labels))
@@ -142,12 +153,25 @@ def run_eval(
     return results
 
 
+def _open_backend(config: EvalConfig, model: Any, out_dir: Path) -> tuple[AnswerBackend, LoadedModel | None]:
+    """The target's backend (behind the response cache) and the local model that explains itself."""
+    cache = ResponseCache(out_dir / "responses.sqlite") if config.cache else None
+    local = model if isinstance(model, LoadedModel) else None
+    if model is None and config.base_url is None:
+        local = load_causal_lm(config.model, device=config.device)
+    target = model if model is not None else (local if local is not None else config.target)
+    explainer = local
+    if config.explainer_model and not (local is not None and config.explainer_model == config.model):
+        explainer = load_causal_lm(config.explainer_model, device=config.device)
+    return open_target(target, cache=cache, batch_size=config.batch_size), explainer
+
+
 def _seed_context(
     config: EvalConfig,
     task: Task,
     frame: Frame,
-    slm: LoadedModel,
-    scorer: LabelScorer,
+    backend: AnswerBackend,
+    slm: LoadedModel | None,
     seed: int,
     embeddings: Any,
 ) -> SeedContext:
@@ -165,14 +189,15 @@ def _seed_context(
         test=splits.validation if config.evaluate_on == "validation" else splits.test,
         seed=seed,
         frame=frame,
+        backend=backend,
         slm=slm,
-        scorer=scorer,
         n_shot=config.n_shot,
         k=config.k,
         demo_setting=config.demo_setting,
         proxy_kind=config.proxy,
         proxy_epochs=config.proxy_epochs,
         proxy_model=config.proxy_model,
+        proxy_train_fraction=config.proxy_train_fraction,
         retrieval_candidates=config.retrieval_candidates,
         autocot_max_new_tokens=config.autocot_max_new_tokens,
         rationale_max_new_tokens=config.rationale_max_new_tokens,
@@ -183,89 +208,65 @@ def _seed_context(
 
 
 def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) -> dict[str, Any]:
-    """Prepare demonstrations, score every test item, compute the run's metrics."""
+    """Prepare demonstrations, answer every test item through the answering path, compute the metrics."""
     began = time.perf_counter()
     plan = ctx.plan(spec)
     demo_seconds = time.perf_counter() - began
     test = list(ctx.test)
     shared_labels = all(ex.choices is None for ex in test)
     label_lists = [ctx.task.labels_for(ex) for ex in test]
+    queries = [ex.input for ex in test]
     t = time.perf_counter()
-    reused = spec.uncalibrated in ctx.answers
-    written: list[str] | None = [] if spec.placement == "gen" else None
-    calibration: dict[str, Any] | None = None
-
-    def maker(demos: list[dict[str, Any]], sink: list[str] | None = None) -> Any:
-        return answering.prompt_maker(
-            demos,
-            ctx.frame,
-            spec.placement,
-            slm=ctx.slm,
-            max_new_tokens=config.rationale_max_new_tokens,
-            written=sink,
-        )
-
+    answerer = ctx.answerer(spec.placement, spec.calibration)
     if plan.per_query is None:
-        make = maker(plan.fixed or [])
-        if not reused:
-            # One scorer call: the demonstrations are the shared prefix, run once (KV cache).
-            ctx.answers[spec.uncalibrated] = answering.answer_items(
-                [ex.input for ex in test],
-                ctx.task.labels if shared_labels else label_lists,
-                ctx.scorer,
-                maker(plan.fixed or [], written),
-                written=written,
-            )
-        answers = ctx.answers[spec.uncalibrated]
-        scores = list(answers.scores)
-        if spec.calibration:
-            scores, calibration = answering.calibrate(scores, spec.calibration, ctx.scorer, make, ctx.frame)
+        answers = answerer.answer(queries, label_lists, demos=plan.fixed or [])
     else:
-        # Per-query demos: one call per item (its prompt is the cached prefix), and one prior each.
-        scores, rationales, priors = [], [], []
-        for ex, labels in zip(test, label_lists, strict=True):
-            sink: list[str] | None = [] if spec.placement == "gen" else None
-            make = maker(plan.per_query(ex.input), sink)
-            got = answering.answer_items([ex.input], labels, ctx.scorer, make, written=sink)
-            item_scores = got.scores
-            if spec.calibration:
-                item_scores, info = answering.calibrate(item_scores, spec.calibration, ctx.scorer, make, ctx.frame)
-                priors.extend(info["priors"])
-            scores.extend(item_scores)
-            rationales.extend(got.rationales or [])
-        answers = answering.Answers(scores, rationales or None)
-        if spec.calibration:
-            calibration = {"method": spec.calibration, "per_query": True, "priors_first": priors[:3]}
+        answers = answerer.answer(queries, label_lists, demos_per_query=[plan.per_query(q) for q in queries])
     score_seconds = time.perf_counter() - t
+    scored = all(a.scores is not None for a in answers)
+    calibration: dict[str, Any] | None = None
+    if spec.calibration:
+        priors = [{k: round(v, 4) for k, v in a.prior.items()} for a in answers if a.prior is not None]
+        calibration = {"method": spec.calibration, "per_query": plan.per_query is not None}
+        if plan.per_query is None:
+            calibration["priors"] = [dict(p) for p in {tuple(sorted(p.items())) for p in priors}]
+        else:
+            calibration["priors_first"] = priors[:3]
+    # A calibrated twin run after its base method finds the base's replies in the response cache:
+    # only the prior's prompts are new.
+    reused = bool(config.cache and spec.calibration and spec.uncalibrated in ctx.answered)
+    ctx.answered.add(spec.uncalibrated)
 
     gold = [ex.label for ex in test]
-    predicted = [s.predicted for s in scores]
-    items = [
-        {
-            "id": ex.id,
-            "gold": ex.label,
-            "pred": s.predicted,
-            "probs": {k: round(v, 6) for k, v in s.probs.items()},
-        }
-        for ex, s in zip(test, scores, strict=True)
+    predicted = [a.predicted for a in answers]
+    items: list[dict[str, Any]] = [
+        {"id": ex.id, "gold": ex.label, "pred": a.predicted, "probs": {k: round(v, 6) for k, v in a.probs.items()}}
+        for ex, a in zip(test, answers, strict=True)
     ]
+    for item, a in zip(items, answers, strict=True):
+        if a.text is not None and a.scores is None:
+            item["text"] = a.text
+        if a.outside_top_k:
+            item["outside_top_k"] = list(a.outside_top_k)  # these labels' probabilities are upper bounds
     reasoning = None
-    if answers.rationales is not None:
-        for item, text in zip(items, answers.rationales, strict=True):
+    if spec.placement == "gen":
+        rationales = [a.rationale for a in answers]
+        for item, text in zip(items, rationales, strict=True):
             item["query_rationale"] = text
-        named = answering.label_named(answers.rationales, label_lists)
+        named = label_named(rationales, label_lists)
         reasoning = {
             "rationales_naming_a_label": sum(n is not None for n in named),
             "answer_equals_named_label": sum(n == p for n, p in zip(named, predicted, strict=True) if n is not None),
         }
     auroc = None
-    if shared_labels and len(ctx.task.labels) == 2:
+    if scored and shared_labels and len(ctx.task.labels) == 2:
         first = ctx.task.labels[0]
-        auroc = stats.auroc([g == first for g in gold], [s.probs[first] for s in scores])
+        auroc = stats.auroc([g == first for g in gold], [a.probs[first] for a in answers])
     return {
         "key": key,
         "task": ctx.task.name,
         "model": config.model,
+        "backend": ctx.backend.identity,
         "method": spec.name,
         "seed": ctx.seed,
         "n_shot": config.n_shot,
@@ -282,6 +283,9 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
         "accuracy": stats.accuracy(gold, predicted),
         "balanced_accuracy": stats.balanced_accuracy(gold, predicted),
         "auroc": auroc,
+        # Generated answers that named no label (backends without label scores); counted as wrong.
+        "unparseable": sum(p is None for p in predicted),
+        "outside_top_k": sum(bool(a.outside_top_k) for a in answers),
         "pred_dist": stats.label_distribution(predicted, ctx.task.labels),
         "gold_dist": stats.label_distribution(gold, ctx.task.labels),
         "demo": plan.info,
@@ -290,8 +294,20 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
             "demos": round(demo_seconds, 3),
             "score": round(score_seconds, 3),
             "total": round(demo_seconds + score_seconds, 3),
-            # True when the scores came from the uncalibrated twin of this seed (only the prior is new).
             "reused_scores": reused,
         },
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
+
+
+def label_named(rationales: Sequence[str], labels: Sequence[Sequence[str]]) -> list[str | None]:
+    """The label each generated rationale names ("... to predict (b) ..."), or None.
+
+    A label spelled exactly (case aside) wins when it is the only one; otherwise the
+    answer parser decides (it returns None rather than guess).
+    """
+    named: list[str | None] = []
+    for text, labs in zip(rationales, labels, strict=True):
+        exact = {lab for lab in labs if re.search(rf"(?<!\w){re.escape(lab)}(?!\w)", text, re.IGNORECASE)}
+        named.append(exact.pop() if len(exact) == 1 else parse_answer(text, labs))
+    return named

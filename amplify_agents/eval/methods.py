@@ -32,7 +32,7 @@ output prefix: ``... Q: <test input>\\nA:`` followed by each label ("direct scor
 placement; the model is not asked to write a rationale for the test item first).
 
 Modifiers after ``+`` change how the same demonstrations are used (see
-:mod:`amplify_agents.eval.answering`): ``+xyr`` puts rationales after the answers, ``+gen``
+:mod:`amplify_agents.answering.answerer`): ``+xyr`` puts rationales after the answers, ``+gen``
 has the model write the query's rationale before answering (test-time reasoning),
 ``+cal`` / ``+pmi`` calibrate the label scores (contextual calibration / domain PMI).
 ``io+cal``, ``self:deeplift:error+gen`` and ``amplify:grad_x_input:h-mcs+xyr+cal`` are
@@ -51,14 +51,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, create_proxy, explainer_family
 from amplify_agents.framing import Frame
-from amplify_agents.models import GenerationSettings, LabelScorer, LoadedModel, generate, parse_answer
+from amplify_agents.models import LoadedModel, parse_answer
 from amplify_agents.models.calibration import CalibrationMethod
+from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate
-from amplify_agents.selection import STRATEGIES, LabelPredictor, Prediction, SLMPredictor, select
+from amplify_agents.selection import (
+    STRATEGIES,
+    LabelPredictor,
+    Prediction,
+    ProxyMCSPredictor,
+    TargetPredictor,
+    select,
+)
 from amplify_agents.tasks import Example, Task
 
 __all__ = [
@@ -95,7 +104,7 @@ class MethodSpec:
             ``amplify`` or ``self``.
         explainer / strategy: for ``amplify`` and ``self`` (and ``random`` / ``random`` for
             ``random-keywords``).
-        placement: ``xry`` (default), ``xyr`` or ``gen`` (see :mod:`amplify_agents.eval.answering`).
+        placement: ``xry`` (default), ``xyr`` or ``gen`` (see :mod:`amplify_agents.answering.answerer`).
         calibration: None, ``contextual`` (``+cal``) or ``pmi`` (``+pmi``).
     """
 
@@ -210,19 +219,24 @@ class _UniformPredictor:
 
 
 class _CachedPredictor:
-    """Memoises a predictor's probabilities per text (the SLM predicts one pool for many methods)."""
+    """Memoises a predictor's probabilities per (text, options): the target predicts one pool for many methods."""
 
-    def __init__(self, inner: LabelPredictor) -> None:
+    def __init__(self, inner: TargetPredictor) -> None:
         self.inner = inner
         self.labels = tuple(inner.labels)
-        self.model_id = getattr(inner, "model_id", "")
-        self._cache: dict[str, dict[str, float]] = {}
+        self.model_id = inner.model_id
+        self._cache: dict[tuple[str, tuple[str, ...]], dict[str, float]] = {}
+
+    def predict_options(self, texts: Sequence[str], options: Sequence[Sequence[str]]) -> list[dict[str, float]]:
+        keys = [(t, tuple(o)) for t, o in zip(texts, options, strict=True)]
+        todo = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if todo:
+            got = self.inner.predict_options([t for t, _ in todo], [o for _, o in todo])
+            self._cache.update(zip(todo, got, strict=True))
+        return [dict(self._cache[k]) for k in keys]
 
     def predict_proba(self, texts: Sequence[str]) -> list[dict[str, float]]:
-        todo = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if todo:
-            self._cache.update(zip(todo, self.inner.predict_proba(todo), strict=True))
-        return [dict(self._cache[t]) for t in texts]
+        return self.predict_options(texts, [self.labels] * len(texts))
 
 
 @dataclass
@@ -238,14 +252,17 @@ class SeedContext:
     test: Task
     seed: int
     frame: Frame
-    slm: LoadedModel
-    scorer: LabelScorer
+    backend: AnswerBackend
+    """The target model that answers (local or an endpoint), through the one answering path."""
+    slm: LoadedModel | None
+    """The local model that ``self:`` methods explain (None when the target is hosted and none is set)."""
     n_shot: int
     k: int
     demo_setting: str = "fixed"
     proxy_kind: str = "classifier"
     proxy_epochs: int = 10
     proxy_model: str = "all-MiniLM-L6-v2"
+    proxy_train_fraction: float = 0.5
     retrieval_candidates: int | None = None
     autocot_max_new_tokens: int = 64
     device: str | None = None
@@ -253,10 +270,10 @@ class SeedContext:
     embeddings: Any = None
     rationale_max_new_tokens: int = 48
     _proxy: Any = None
-    _slm_predictor: _CachedPredictor | None = None
+    _target_predictor: _CachedPredictor | None = None
     _plans: dict[str, DemoPlan] = field(default_factory=dict)
-    answers: dict[str, Any] = field(default_factory=dict)
-    """Raw scores per uncalibrated method name (fixed demos), reused by calibrated twins."""
+    answered: set[str] = field(default_factory=set)
+    """Uncalibrated method names already answered this seed (their replies are in the cache)."""
 
     def plan(self, spec: MethodSpec) -> DemoPlan:
         """The demonstrations of ``spec``'s base method, prepared once per seed and shared by
@@ -270,7 +287,6 @@ class SeedContext:
         for plan in self._plans.values():
             plan.close()
         self._plans.clear()
-        self.answers.clear()
 
     def get_embeddings(self) -> Any:
         if self.embeddings is None:
@@ -279,15 +295,32 @@ class SeedContext:
             self.embeddings = default_embeddings()
         return self.embeddings
 
+    def answerer(self, placement: str = "xry", calibration: CalibrationMethod | None = None) -> Answerer:
+        """The target's answering path with this seed's frame, placement and calibration."""
+        settings = AnswerSettings(
+            PromptStyle(self.frame),
+            placement=placement,  # type: ignore[arg-type]
+            calibration=calibration,
+            rationale_max_new_tokens=self.rationale_max_new_tokens,
+        )
+        return Answerer(self.backend, settings)
+
+    def proxy_split(self) -> tuple[Task, Task]:
+        """(proxy training part, selection part) of the pool: AMPLIFY's proxy never ranks its training data."""
+        parts = self.pool.split(seed=self.seed, test=0, validation=0, pool=len(self.pool))
+        ordered = list(parts.pool)
+        n_train = max(1, min(len(ordered) - 1, round(self.proxy_train_fraction * len(ordered))))
+        return self.pool.with_examples(ordered[:n_train]), self.pool.with_examples(ordered[n_train:])
+
     def proxy(self) -> Any:
-        """AMPLIFY's proxy for this seed (fine-tuned on this seed's pool once)."""
+        """AMPLIFY's proxy for this seed (fine-tuned once, on the proxy part of this seed's pool)."""
         if self._proxy is None:
             self._proxy = create_proxy(
                 self.proxy_kind,  # type: ignore[arg-type]
                 labels=self.task.labels,
-                slm=self.slm,
+                slm=self.local_slm(),
                 frame=self.frame,
-                pool=self.pool,
+                pool=self.proxy_split()[0],
                 epochs=self.proxy_epochs,
                 seed=self.seed,
                 model=self.proxy_model,
@@ -295,11 +328,20 @@ class SeedContext:
             )
         return self._proxy
 
-    def slm_predictor(self) -> _CachedPredictor:
-        """The SLM's zero-shot label probabilities (Self-AMPLIFY's selection), memoised."""
-        if self._slm_predictor is None:
-            self._slm_predictor = _CachedPredictor(SLMPredictor(self.slm, self.task.labels, self.frame))
-        return self._slm_predictor
+    def local_slm(self) -> LoadedModel:
+        """The local model that explains itself; a clear error when the target is hosted and none was given."""
+        if self.slm is None:
+            raise ValueError(
+                "This method explains a local model, and the target is an endpoint: set explainer_model "
+                "(--explainer-model) to a local model, e.g. the same model's weights."
+            )
+        return self.slm
+
+    def target_predictor(self) -> _CachedPredictor:
+        """The target's zero-shot answers on the pool (Self-AMPLIFY's selection; AMPLIFY's errors), memoised."""
+        if self._target_predictor is None:
+            self._target_predictor = _CachedPredictor(TargetPredictor(self.answerer(), self.task.labels))
+        return self._target_predictor
 
 
 @dataclass
@@ -418,17 +460,14 @@ def _auto_cot_plan(ctx: SeedContext) -> DemoPlan:
     prompts = [fr.render(ex.input)[0] + fr.label_prefix + AUTO_COT_TRIGGER for ex in chosen]
     # Stop where the base model starts a new item, or at a blank line.
     stops = tuple(s for s in (fr.input_prefix.rstrip(" "),) if s.strip()) + ("\n\n",)
-    texts = generate(ctx.slm, prompts, GenerationSettings(max_new_tokens=ctx.autocot_max_new_tokens, stop=stops))
-    fallback = ctx.scorer.score(
-        [fr.render(ex.input)[0] for ex in chosen],
-        [ctx.task.labels_for(ex) for ex in chosen],
-        label_prefix=fr.label_prefix,
-    )
+    answerer = ctx.answerer()
+    texts = answerer.generate(prompts, max_new_tokens=ctx.autocot_max_new_tokens, stop=stops)
+    fallback = answerer.answer([ex.input for ex in chosen], [ctx.task.labels_for(ex) for ex in chosen])
     demos, parsed = [], 0
-    for ex, text, scores in zip(chosen, texts, fallback, strict=True):
+    for ex, text, zero_shot in zip(chosen, texts, fallback, strict=True):
         answer = parse_answer(text, ctx.task.labels_for(ex))
         parsed += answer is not None
-        label = answer if answer is not None else scores.predicted
+        label = answer if answer is not None else (zero_shot.predicted or ex.label)
         rationale = f"{AUTO_COT_TRIGGER} {' '.join(text.split())}".strip()
         demos.append({"input": ex.input, "rationale": rationale, "answer": label, "example_id": ex.id})
     gold_agree = sum(d["answer"] == ex.label for d, ex in zip(demos, chosen, strict=True))
@@ -449,11 +488,18 @@ def _explainer_for(spec: MethodSpec, ctx: SeedContext) -> Explainer:
         proxy = ctx.proxy() if explainer_family(spec.explainer) == "proxy" else None
     elif explainer_family(spec.explainer) == "proxy":
         # Self-AMPLIFY with a gradient explainer: the SLM is its own (differentiable) proxy.
-        proxy = create_proxy("causal_lm", labels=ctx.task.labels, slm=ctx.slm, frame=ctx.frame)
+        proxy = create_proxy("causal_lm", labels=ctx.task.labels, slm=ctx.local_slm(), frame=ctx.frame)
     else:
         proxy = None
+    needs_slm = spec.kind == "self" and explainer_family(spec.explainer) == "slm"
     return create_explainer(
-        spec.explainer, slm=ctx.slm, labels=ctx.task.labels, frame=ctx.frame, k=ctx.k, proxy=proxy, **settings
+        spec.explainer,
+        slm=ctx.local_slm() if needs_slm else ctx.slm,
+        labels=ctx.task.labels,
+        frame=ctx.frame,
+        k=ctx.k,
+        proxy=proxy,
+        **settings,
     )
 
 
@@ -461,8 +507,9 @@ def _predictor_for(spec: MethodSpec, ctx: SeedContext) -> LabelPredictor:
     if spec.kind == "random-keywords" or spec.strategy == "random":
         return _UniformPredictor(ctx.task.labels)
     if spec.kind == "amplify":
-        return ctx.proxy()  # AMPLIFY computes MCS on the proxy
-    return ctx.slm_predictor()
+        # AMPLIFY: the target's errors decide eligibility, the proxy's probabilities give MCS.
+        return ProxyMCSPredictor(ctx.target_predictor(), ctx.proxy())
+    return ctx.target_predictor()
 
 
 def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
@@ -473,6 +520,8 @@ def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
     retrieved = spec.per_query(ctx.demo_setting)
     n_build = (ctx.retrieval_candidates or len(ctx.pool)) if retrieved else ctx.n_shot
     store = RationaleStore(f"eval-{uuid.uuid4().hex[:20]}", embeddings=ctx.get_embeddings())
+    # AMPLIFY selects from the part of the pool its proxy was not trained on.
+    corpus = ctx.proxy_split()[1] if spec.kind == "amplify" and ctx.proxy_kind == "classifier" else ctx.pool
 
     def close() -> None:
         try:
@@ -482,7 +531,7 @@ def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
 
     explainer = _explainer_for(spec, ctx)
     builder = DemonstrationBuilder(
-        ctx.pool,
+        corpus,
         _predictor_for(spec, ctx),
         explainer,
         store,
@@ -490,7 +539,7 @@ def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
         progress=False,
     )
     try:
-        report = builder.run(ctx.pool.examples)
+        report = builder.run(corpus.examples)
     except BaseException:
         close()
         raise

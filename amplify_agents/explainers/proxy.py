@@ -464,7 +464,7 @@ class ProxyClassifier:
             with torch.random.fork_rng(devices=[] if device.type != "cuda" else [device.index or 0]):
                 torch.manual_seed(self.seed + self.epochs_trained)  # dropout masks
                 bar = tqdm(total=epochs * n_batches, desc="fine-tuning proxy", disable=not self.progress)
-                for _ in range(epochs):
+                for epoch in range(epochs):
                     order = torch.randperm(len(pairs), generator=gen).tolist()
                     total = 0.0
                     for start in range(0, len(order), bs):
@@ -478,7 +478,7 @@ class ProxyClassifier:
                         optimizer.step()
                         total += loss.item() * len(idx)
                         bar.update(1)
-                        bar.set_postfix(loss=f"{loss.item():.3f}")
+                        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{loss.item():.3f}")
                     losses.append(total / len(pairs))
                 bar.close()
         finally:

@@ -31,7 +31,7 @@ from amplify_agents.explainers._causal import check_labels, context_length, seed
 from amplify_agents.explainers.base import Explainer, TokenAttribution
 from amplify_agents.explainers.words import is_punctuation, split_words
 from amplify_agents.framing import Frame
-from amplify_agents.models.generation import GenerationSettings
+from amplify_agents.models.generation import GenerationSettings, cut_at_stops
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = ["SelfExplanation", "SelfTopK", "parse_keywords"]
@@ -177,7 +177,7 @@ class _SelfReported(Explainer):
         finally:
             tok.padding_side = old_side
         texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
-        return [_cut(t.lstrip(), stops) for t in texts]
+        return [cut_at_stops(t.lstrip(), stops) for t in texts]
 
 
 class _StopOnText(StoppingCriteria):
@@ -192,11 +192,6 @@ class _StopOnText(StoppingCriteria):
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width :], skip_special_tokens=True)
         done = [any(s in t.lstrip() for s in self.stops) for t in texts]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-def _cut(text: str, stops: Sequence[str]) -> str:
-    ends = [i for i in (text.find(s) for s in stops) if i != -1]
-    return text[: min(ends)] if ends else text
 
 
 class SelfTopK(_SelfReported):

@@ -9,7 +9,7 @@ import torch
 
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["GenerationSettings", "generate"]
+__all__ = ["GenerationSettings", "cut_at_stops", "generate"]
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,16 @@ def generate(
         out = loaded.model.generate(**enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1] :]
         for text in tok.batch_decode(new, skip_special_tokens=True):
-            outputs.append(_cut(text, settings.stop))
+            outputs.append(cut_at_stops(text, settings.stop))
     return outputs
 
 
-def _cut(text: str, stops: Sequence[str]) -> str:
+def cut_at_stops(text: str, stops: Sequence[str] | None) -> str:
+    """``text`` up to the first occurrence of any (non-empty) stop string."""
     cut = len(text)
-    for s in stops:
-        i = text.find(s)
-        if i != -1:
-            cut = min(cut, i)
+    for stop in stops or ():
+        if stop:
+            i = text.find(stop)
+            if i != -1:
+                cut = min(cut, i)
     return text[:cut]

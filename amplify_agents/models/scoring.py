@@ -27,7 +27,7 @@ import torch
 
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["LabelScores", "LabelScorer", "surface_variants"]
+__all__ = ["LabelScores", "LabelScorer", "label_lists", "surface_variants"]
 
 
 def surface_variants(label: str, sep: str = " ") -> tuple[str, ...]:
@@ -46,6 +46,17 @@ def surface_variants(label: str, sep: str = " ") -> tuple[str, ...]:
     forms += [f + "." for f in list(forms)]
     spaced = [sep + f for f in forms] + ([f for f in forms] if sep else [])
     return tuple(dict.fromkeys(spaced))
+
+
+def label_lists(labels: Sequence[str] | Sequence[Sequence[str]], n: int) -> list[tuple[str, ...]]:
+    """One label tuple per prompt: ``labels`` is one label space for all ``n`` prompts, or one list each."""
+    if not labels:
+        raise ValueError("No labels to score: pass the label space.")
+    if isinstance(labels[0], str):
+        return [tuple(labels)] * n  # type: ignore[arg-type]
+    if len(labels) != n:
+        raise ValueError(f"Got {len(labels)} label lists for {n} prompts: pass one per prompt.")
+    return [tuple(x) for x in labels]
 
 
 def _softmax(values: Sequence[float]) -> tuple[float, ...]:
@@ -146,13 +157,7 @@ class LabelScorer:
 
     @staticmethod
     def _label_lists(labels: Sequence[str] | Sequence[Sequence[str]], n: int) -> list[tuple[str, ...]]:
-        if not labels:
-            raise ValueError("No labels to score: pass the label space.")
-        if isinstance(labels[0], str):
-            return [tuple(labels)] * n  # type: ignore[arg-type]
-        if len(labels) != n:
-            raise ValueError(f"Got {len(labels)} label lists for {n} prompts: pass one per prompt.")
-        return [tuple(x) for x in labels]  # type: ignore[arg-type]
+        return label_lists(labels, n)
 
     # ----------------------------------------------------------------- scoring
     @torch.inference_mode()

@@ -131,6 +131,8 @@ class RationaleStore:
         embeddings: Embeddings | None = None,
     ) -> None:
         self._name = validate_store_name(name)
+        self.directory: Path | None = Path(persist_directory) if persist_directory is not None else None
+        """The folder of an embedded persistent store (None in memory or on a server)."""
         if persist_directory is not None and client is not None:
             raise ValueError("Give either persist_directory or client, not both.")
         if client is None:

@@ -97,7 +97,10 @@ def test_hosted_chat_route_answers(server: ServerHandle, gemma, selector, sports
     chain = make_chain(gemma, selector, sports, frame, chat_model(server))
     result = chain.invoke(QUERY)
     assert (result.route, result.model, result.fallback) == ("hosted", SERVED, False)
-    assert result.raw_text and result.label_probs is None
+    assert result.raw_text
+    # ChatOpenAI is asked for top log-probabilities: the label distribution is read after the answer cue.
+    assert result.label_probs is not None and set(result.label_probs) == set(sports.labels)
+    assert abs(sum(result.label_probs.values()) - 1) < 1e-6
     assert result.answer in (*sports.labels, None)  # a base model behind a transcript may not say a label
     assert "System: " + frame.instruction.strip() in result.prompt and "The answer is" in result.prompt
     assert server.stats == {"requests": 1, "failed": 0, "completed": 1}

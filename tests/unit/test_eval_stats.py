@@ -8,7 +8,7 @@ import math
 import pytest
 
 from amplify_agents.eval import EvalConfig, EvalResults, parse_method, stats
-from amplify_agents.eval.answering import label_named, prompt_maker, rationale_prompt
+from amplify_agents.eval.harness import label_named
 from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, explainer_family
 from amplify_agents.framing import Frame
 
@@ -183,18 +183,28 @@ def test_method_modifiers_parse_to_a_canonical_name() -> None:
 
 
 def test_placements_lay_out_rationale_and_answer_in_order() -> None:
+    from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings
+    from amplify_agents.prompts import PromptStyle
+
+    class TextOnly(AnswerBackend):  # layout only: never asked to answer
+        def answer(self, prompts, label_lists, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("not called")
+
+        def generate(self, prompts, **kwargs):  # type: ignore[no-untyped-def]
+            raise AssertionError("not called")
+
     frame = Frame(instruction="Sort.\n", input_prefix="\nQ: ", output_prefix="\nA:", label_prefix=" ")
     demos = [{"input": "x1", "rationale": "R1.", "answer": "yes"}]
-    xry = prompt_maker(demos, frame, "xry")(["q"])[0]
-    xyr = prompt_maker(demos, frame, "xyr")(["q"])[0]
-    assert xry == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\nA:"
-    assert xyr == "Sort.\n\nQ: x1\nA: yes\nR1.\n\nQ: q\nA:"
+
+    def layout(placement: str) -> Answerer:
+        return Answerer(TextOnly(), AnswerSettings(PromptStyle(frame), placement=placement))  # type: ignore[arg-type]
+
+    assert layout("xry").prompt("q", demos) == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\nA:"
+    assert layout("xyr").prompt("q", demos) == "Sort.\n\nQ: x1\nA: yes\nR1.\n\nQ: q\nA:"
     # Test-time reasoning: the prompt stops where the query's own rationale begins.
-    assert rationale_prompt("q", demos, frame) == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\n"
-    with pytest.raises(ValueError, match="pass the model"):
-        prompt_maker(demos, frame, "gen")
+    assert layout("gen").prompt("q", demos, ending="rationale") == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\n"
     with pytest.raises(ValueError, match="Unknown placement"):
-        prompt_maker(demos, frame, "ryx")
+        layout("ryx")
 
 
 def test_label_named_prefers_an_exact_label() -> None:

@@ -35,7 +35,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 
 from amplify_agents.answering.backends import AnswerBackend, Prompt, PromptForm, Reply, ReplySettings
 from amplify_agents.answering.cache import CachedBackend, ResponseCache
-from amplify_agents.answering.toplogprobs import TokenChoice, label_scores_from_tokens
+from amplify_agents.answering.toplogprobs import TokenChoice, label_scores_from_tokens, needs_more_tokens
 from amplify_agents.errors import EndpointError
 from amplify_agents.models.scoring import LabelScores
 
@@ -66,8 +66,9 @@ class Endpoint:
             completions; llama.cpp's server and vLLM more).
         scoring: completions: ``"top_logprobs"`` (one request per prompt) or ``"echo"`` (exact,
             one request per label; see the module doc).
-        label_tokens: completions with ``"top_logprobs"``: how many answer tokens to generate
-            (a label is read along them: enough for its distinguishing token).
+        label_tokens: completions with ``"top_logprobs"``: the most answer tokens to generate when
+            one is not enough (labels sharing their first tokens, such as "(a)" and "(b)"). One is
+            asked first: llama-cpp-python sorts its whole vocabulary in Python for every token.
     """
 
     base_url: str
@@ -233,14 +234,18 @@ class CompletionsBackend(_EndpointBackend):
         payload = {"prompt": full, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0.0}
         return self._call("completions", payload, lambda r: _echo_logprob(r, len(prompt), len(full)))
 
-    def _top_path(self, prompt: str) -> dict[str, Any]:
-        payload = {
-            "prompt": prompt,
-            "max_tokens": self.endpoint.label_tokens,
-            "logprobs": self.endpoint.top_logprobs,
-            "temperature": 0.0,
-        }
-        return dict(self._call("completions", payload, _completion_path))
+    def _top_path(self, request: tuple[str, tuple[str, ...]]) -> dict[str, Any]:
+        """The answer's first token with its top-K alternatives; more tokens (up to ``label_tokens``)
+        only when some label is still being spelled after it (labels sharing a first token)."""
+        prompt, labels = request
+        path: dict[str, Any] = {"tokens": []}
+        for n in sorted({1, self.endpoint.label_tokens}):
+            payload = {"prompt": prompt, "max_tokens": n, "logprobs": self.endpoint.top_logprobs, "temperature": 0.0}
+            path = dict(self._call("completions", payload, _completion_path))
+            tokens = [TokenChoice(t, lp, dict(top)) for t, lp, top in path["tokens"]]
+            if not tokens or not needs_more_tokens(tokens, labels):
+                break
+        return path
 
     def _scored(
         self, texts: Sequence[str], label_lists: Sequence[Sequence[str]], label_prefix: str
@@ -257,7 +262,7 @@ class CompletionsBackend(_EndpointBackend):
                 at += len(labs)
                 replies.append(Reply(_scores(labs, [v["logprob"] for v in chunk], [v["n"] for v in chunk])))
             return replies
-        paths = self._map(self._top_path, texts)
+        paths = self._map(self._top_path, [(t, tuple(labs)) for t, labs in zip(texts, label_lists, strict=True)])
         if any(not p["tokens"] for p in paths):
             return None
         replies = []

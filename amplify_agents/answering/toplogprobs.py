@@ -24,7 +24,7 @@ from typing import Any
 
 from amplify_agents.models.scoring import LabelScores
 
-__all__ = ["TokenChoice", "answer_start", "label_scores_from_tokens", "token_choices"]
+__all__ = ["TokenChoice", "answer_start", "label_scores_from_tokens", "needs_more_tokens", "token_choices"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ def token_choices(content: Sequence[Mapping[str, Any]]) -> list[TokenChoice]:
         )
         for c in content
     ]
+
+
+def needs_more_tokens(tokens: Sequence[TokenChoice], labels: Sequence[str], answer_prefix: str = "") -> bool:
+    """Whether some label was still being spelled by the generated tokens when they ran out
+    (labels sharing their first tokens, such as "(a)" and "(b)", need the next position)."""
+    start = answer_start(tokens, answer_prefix)
+    return any(_label_logprob(tokens, start, label)[1] == "short" for label in labels)
 
 
 def answer_start(tokens: Sequence[TokenChoice], answer_prefix: str) -> int:
@@ -68,8 +75,13 @@ def _logsumexp(values: Sequence[float]) -> float:
     return top + math.log(sum(math.exp(v - top) for v in values))
 
 
-def _label_logprob(tokens: Sequence[TokenChoice], start: int, label: str) -> tuple[float, bool]:
-    """(log-probability, exact) of ``label`` starting at token ``start``; exact=False: an upper bound."""
+def _label_logprob(tokens: Sequence[TokenChoice], start: int, label: str) -> tuple[float, str]:
+    """(log-probability, how) of ``label`` starting at token ``start``.
+
+    ``how``: ``"exact"`` (read off the alternatives), ``"bound"`` (not among them: an upper
+    bound) or ``"short"`` (the generated tokens ran out while still spelling the label: more
+    tokens would tell).
+    """
     remaining = label.strip().lower()
     total, began = 0.0, False
     for choice in tokens[start:]:
@@ -85,28 +97,31 @@ def _label_logprob(tokens: Sequence[TokenChoice], start: int, label: str) -> tup
             elif remaining.startswith(piece):
                 partial.append((text, piece, lp))
         if finishing:
-            return total + _logsumexp(finishing), True
+            return total + _logsumexp(finishing), "exact"
         on_path = [p for p in partial if p[0] == choice.token]
         if on_path:  # the generated token spells more of the label: follow it
             _, piece, lp = on_path[0]
             total, remaining, began = total + lp, remaining[len(piece) :], True
             continue
         if partial:  # an alternative spells the label's distinguishing piece; its rest is taken as certain
-            return total + _logsumexp([lp for _, _, lp in partial]), True
-        return total + min(candidates.values()), False
-    return total + (min(tokens[-1].top.values()) if tokens and tokens[-1].top else -50.0), False
+            return total + _logsumexp([lp for _, _, lp in partial]), "exact"
+        return total + min(candidates.values()), "bound"
+    if began:
+        return total, "short"
+    return total + (min(tokens[-1].top.values()) if tokens and tokens[-1].top else -50.0), "bound"
 
 
 def label_scores_from_tokens(
     tokens: Sequence[TokenChoice], labels: Sequence[str], answer_prefix: str
 ) -> tuple[LabelScores, tuple[str, ...]]:
-    """Label scores read off a generated token path, and the labels outside the returned top-k."""
+    """Label scores read off a generated token path, and the labels not read exactly (outside the
+    returned top-k, or still being spelled when the tokens ran out: see :func:`needs_more_tokens`)."""
     start = answer_start(tokens, answer_prefix)
     values, outside = [], []
     for label in labels:
-        lp, exact = _label_logprob(tokens, start, label)
+        lp, how = _label_logprob(tokens, start, label)
         values.append(lp)
-        if not exact:
+        if how != "exact":
             outside.append(label)
     scores = LabelScores(
         labels=tuple(labels), logprobs=tuple(values), mean_logprobs=tuple(values), n_tokens=(1,) * len(labels)

@@ -370,15 +370,6 @@ def _make_explainer(
     return explainer, proxy if family == "proxy" else None
 
 
-def _proxy_split(pool: Task, fraction: float, seed: int) -> tuple[Task, Task]:
-    """(proxy training part, selection part) of ``pool``: seeded, disjoint, both non-empty."""
-    if len(pool) < 2:
-        raise _bad(f"the pool has {len(pool)} example(s): AMPLIFY needs some to train the proxy on.", "--pool")
-    ordered = list(pool.split(seed=seed, test=0, validation=0, pool=len(pool)).pool)
-    n_train = max(1, min(len(ordered) - 1, round(fraction * len(ordered))))
-    return pool.with_examples(ordered[:n_train]), pool.with_examples(ordered[n_train:])
-
-
 def _saved_proxy(
     store: RationaleStore, store_dir: Path, task: Task, train: Task, epochs: int, seed: int
 ) -> tuple[Any, Path]:
@@ -573,7 +564,10 @@ def build(
     proxy_train = splits.pool
     if o["predictor"] == "proxy":
         # AMPLIFY: the proxy is fine-tuned on one part of the pool and ranks only the other.
-        proxy_train, corpus = _proxy_split(splits.pool, o["proxy_train_fraction"], o["seed"])
+        try:
+            proxy_train, corpus = splits.pool.split_for_proxy(o["proxy_train_fraction"], seed=o["seed"])
+        except ValueError as exc:
+            raise _bad(str(exc), "--pool") from None
         metadata.update(proxy_train_size=len(proxy_train), selection_size=len(corpus), split_seed=o["seed"])
     if o["predictor"] == "proxy" or (explainer_family(o["explainer"]) == "proxy" and o["proxy"] == "classifier"):
         store_dir = Path(o["store_dir"])
@@ -641,7 +635,7 @@ def select_cmd(
     """Print the demonstrations AmplifyExampleSelector picks for a query."""
     o = _configure(ctx, config, locals())
     from amplify_agents.framing import Frame
-    from amplify_agents.prompts import build_text_prompt
+    from amplify_agents.prompts import PromptStyle, build_prompt
     from amplify_agents.selectors import AmplifyExampleSelector
 
     if not o["query"] or not o["query"].strip():
@@ -669,7 +663,7 @@ def select_cmd(
         console.print(_demo_table(demos, f"{len(demos)} demonstration(s) for: {_short(o['query'], 60)}"))
     if o["prompt"]:
         console.rule("prompt")
-        typer.echo(build_text_prompt(o["query"], [d.to_example() for d in demos], frame))  # unwrapped
+        typer.echo(build_prompt(o["query"], [d.to_example() for d in demos], PromptStyle(frame)))  # unwrapped
 
 
 @app.command("eval")

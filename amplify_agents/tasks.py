@@ -137,6 +137,16 @@ class Task:
             seed=seed,
         )
 
+    def split_for_proxy(self, fraction: float, *, seed: int = 0) -> tuple[Task, Task]:
+        """(proxy training part, selection part): AMPLIFY fine-tunes its proxy on the first and
+        selects demonstrations from the second only, so the proxy never ranks its own training
+        data. Seeded, independent of file order, both parts non-empty."""
+        if len(self.examples) < 2:
+            raise ValueError(f"Task {self.name!r} has {len(self.examples)} example(s): a proxy split needs two.")
+        ordered = list(self.split(seed=seed, test=0, validation=0, pool=len(self.examples)).pool)
+        n_train = max(1, min(len(ordered) - 1, round(fraction * len(ordered))))
+        return self.with_examples(ordered[:n_train]), self.with_examples(ordered[n_train:])
+
     # ----------------------------------------------------------- constructors
     @classmethod
     def from_records(

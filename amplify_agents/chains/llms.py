@@ -1,7 +1,7 @@
-"""LangChain LLMs over a local :class:`~amplify_agents.models.LoadedModel`.
+"""LangChain LLMs over the answering path's backends and a local :class:`~amplify_agents.models.LoadedModel`.
 
-* :class:`LabelScoringLLM` answers by scoring every label after the prompt
-  (:class:`~amplify_agents.models.LabelScorer`): its text is the most probable label and its
+* :class:`LabelScoringLLM` answers by scoring every label after the prompt through an answering
+  backend (a local model, or an endpoint with log-probabilities): its text is the most probable label and its
   ``generation_info`` carries ``label_probs``. It is a ``BaseLLM``, so callbacks, tracing and
   ``on_llm_start`` work as for any LLM.
 * :func:`local_generation_llm` wraps a transformers ``text-generation`` pipeline in

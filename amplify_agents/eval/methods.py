@@ -307,10 +307,7 @@ class SeedContext:
 
     def proxy_split(self) -> tuple[Task, Task]:
         """(proxy training part, selection part) of the pool: AMPLIFY's proxy never ranks its training data."""
-        parts = self.pool.split(seed=self.seed, test=0, validation=0, pool=len(self.pool))
-        ordered = list(parts.pool)
-        n_train = max(1, min(len(ordered) - 1, round(self.proxy_train_fraction * len(ordered))))
-        return self.pool.with_examples(ordered[:n_train]), self.pool.with_examples(ordered[n_train:])
+        return self.pool.split_for_proxy(self.proxy_train_fraction, seed=self.seed)
 
     def proxy(self) -> Any:
         """AMPLIFY's proxy for this seed (fine-tuned once, on the proxy part of this seed's pool)."""

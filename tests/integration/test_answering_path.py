@@ -94,7 +94,7 @@ def test_amplify_build_never_selects_from_the_proxys_training_data(
 
     task = load_task(path)
     pool = task.split(seed=0, test=2).pool
-    proxy_train, selectable = cli._proxy_split(pool, 0.5, 0)
+    proxy_train, selectable = pool.split_for_proxy(0.5, seed=0)
     train_ids = {e.id for e in proxy_train}
     demos = RationaleStore.local("kinds", store_dir).list()
     assert demos and train_ids

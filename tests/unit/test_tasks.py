@@ -112,3 +112,18 @@ def test_records_and_empty_source() -> None:
     with pytest.raises(TaskFormatError, match="empty"):
         Task.from_records([], name="t")
     assert Counter(e.label for e in task) == {"a": 1, "b": 1}
+
+
+def test_split_for_proxy_is_disjoint_seeded_and_order_free() -> None:
+    from amplify_agents.tasks import Example, Task
+
+    examples = tuple(Example(f"e{i}", f"text {i}", "a" if i % 2 else "b") for i in range(10))
+    task = Task("t", ("a", "b"), examples)
+    train, rest = task.split_for_proxy(0.3, seed=1)
+    assert (len(train), len(rest)) == (3, 7)
+    assert not {e.id for e in train} & {e.id for e in rest}
+    assert {e.id for e in train} | {e.id for e in rest} == {e.id for e in examples}
+    shuffled = task.with_examples(reversed(examples))
+    assert [e.id for e in shuffled.split_for_proxy(0.3, seed=1)[0]] == [e.id for e in train]
+    assert [e.id for e in task.split_for_proxy(0.3, seed=2)[0]] != [e.id for e in train]
+    assert len(task.split_for_proxy(0.99, seed=0)[1]) == 1  # both parts keep at least one example

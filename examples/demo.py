@@ -27,13 +27,15 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from amplify_agents import (  # noqa: E402
     AmplifyExampleSelector,
+    Answerer,
+    AnswerSettings,
     BuildConfig,
     DemonstrationBuilder,
     Frame,
-    LabelScorer,
+    LocalBackend,
+    PromptStyle,
     RationaleStore,
     SLMPredictor,
-    build_text_prompt,
     few_shot_text_template,
     load_causal_lm,
     load_task,
@@ -43,7 +45,7 @@ from amplify_agents.explainers.captum_layer import GradientXActivation  # noqa: 
 DEFAULT_TASK = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench" / "sports_understanding"
 
 
-def balanced_accuracy(gold: list[str], pred: list[str]) -> float:
+def balanced_accuracy(gold: list[str], pred: list[str | None]) -> float:
     labels = sorted(set(gold))
     return sum(sum(g == p == lab for g, p in zip(gold, pred)) / gold.count(lab) for lab in labels) / len(labels)
 
@@ -92,17 +94,14 @@ def main() -> None:
         + "\n".join("      | " + line for line in prompt.format(input=query).splitlines())
     )
 
-    print("[5/5] answering the test queries by label scoring")
-    scorer = LabelScorer(gemma, label_prefix=frame.label_prefix)
+    print("[5/5] answering the test queries by label scoring (the answering path the chains and eval use)")
+    answerer = Answerer(LocalBackend(gemma), AnswerSettings(PromptStyle(frame)))
     rng = random.Random(args.seed)
     io_demos = [{"input": e.input, "answer": e.label} for e in rng.sample(list(splits.pool), args.shots)]
-    gold = [e.label for e in splits.test]
-    io_pred = [
-        s.predicted
-        for s in scorer.score([build_text_prompt(e.input, io_demos, frame) for e in splits.test], task.labels)
-    ]
-    amp_prompts = [build_text_prompt(e.input, selector.select_examples({"input": e.input}), frame) for e in splits.test]
-    amp_pred = [s.predicted for s in scorer.score(amp_prompts, task.labels)]
+    queries, gold = [e.input for e in splits.test], [e.label for e in splits.test]
+    io_pred = [a.predicted for a in answerer.answer(queries, task.labels, demos=io_demos)]
+    retrieved = [selector.select_examples({"input": q}) for q in queries]
+    amp_pred = [a.predicted for a in answerer.answer(queries, task.labels, demos_per_query=retrieved)]
     for name, pred in (("IO, random demos", io_pred), ("Self-AMPLIFY, retrieved", amp_pred)):
         acc = sum(g == p for g, p in zip(gold, pred)) / len(gold)
         print(

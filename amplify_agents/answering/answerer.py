@@ -221,8 +221,9 @@ class Answerer:
         prior_prompts: list[Prompt] = []
         prior_slices: dict[tuple[int, tuple[str, ...]], tuple[int, int]] = {}
         if self.settings.calibration:
+            # Shared demonstrations are one list object for every query: one prior per label list.
             for i, d in enumerate(per_query):
-                key = (id(d) if demos_per_query is not None else 0, label_lists[i])
+                key = (id(d), label_lists[i])
                 if key in prior_slices:
                     continue
                 extra = self._prior_prompts(d, ctx)
@@ -241,7 +242,7 @@ class Answerer:
 
         answers = []
         for i, (reply, labs) in enumerate(zip(replies[: len(queries)], label_lists, strict=True)):
-            prior = priors.get((id(per_query[i]) if demos_per_query is not None else 0, labs))
+            prior = priors.get((id(per_query[i]), labs))
             answers.append(self._finish(reply, labs, prompts[i], rationales[i], prior))
         return answers
 

@@ -155,10 +155,6 @@ class LabelScorer:
             raise ValueError(f"Label {label!r} tokenizes to nothing: labels must be non-empty text.")
         return ids
 
-    @staticmethod
-    def _label_lists(labels: Sequence[str] | Sequence[Sequence[str]], n: int) -> list[tuple[str, ...]]:
-        return label_lists(labels, n)
-
     # ----------------------------------------------------------------- scoring
     @torch.inference_mode()
     def score(
@@ -198,22 +194,22 @@ class LabelScorer:
         surface_forms: bool,
     ) -> list[LabelScores]:
         sep = self.label_prefix if label_prefix is None else label_prefix
-        label_lists = self._label_lists(labels, len(prompts))
+        spaces = label_lists(labels, len(prompts))
         if surface_forms:
-            return self._score_surface_forms(prompts, label_lists, sep)
+            return self._score_surface_forms(prompts, spaces, sep)
         prompt_ids = [self._encode_prompt(p) for p in prompts]
-        label_ids = {lab: self._encode_label(lab, sep) for labs in label_lists for lab in labs}
-        n_rows = sum(len(labs) for labs in label_lists)
+        label_ids = {lab: self._encode_label(lab, sep) for labs in spaces for lab in labs}
+        n_rows = sum(len(labs) for labs in spaces)
         prefix = self._shared_prefix(prompt_ids, n_rows)
 
         # One row per (prompt, label): the prompt's tokens after the prefix, then the label's.
         rows: list[tuple[int, int, list[int], int]] = []  # (prompt idx, label idx, ids, label start)
-        for i, (ids, labs) in enumerate(zip(prompt_ids, label_lists)):
+        for i, (ids, labs) in enumerate(zip(prompt_ids, spaces)):
             suffix = ids[len(prefix.ids) if prefix else 0 :]
             for j, lab in enumerate(labs):
                 rows.append((i, j, suffix + label_ids[lab], len(suffix)))
 
-        totals: list[list[float]] = [[0.0] * len(labs) for labs in label_lists]
+        totals: list[list[float]] = [[0.0] * len(labs) for labs in spaces]
         # Longest rows first keeps padding low within each batch.
         order = sorted(range(len(rows)), key=lambda r: -len(rows[r][2]))
         for start in range(0, len(order), self.batch_size):
@@ -222,7 +218,7 @@ class LabelScorer:
                 totals[i][j] = value
 
         results = []
-        for labs, sums in zip(label_lists, totals):
+        for labs, sums in zip(spaces, totals):
             counts = tuple(len(label_ids[lab]) for lab in labs)
             results.append(
                 LabelScores(
@@ -359,7 +355,7 @@ class LabelScorer:
         """
         sep = self.label_prefix if label_prefix is None else label_prefix
         results = []
-        for prompt, labs in zip(prompts, self._label_lists(labels, len(prompts))):
+        for prompt, labs in zip(prompts, label_lists(labels, len(prompts))):
             p_ids = self._encode_prompt(prompt)
             sums, counts = [], []
             for lab in labs:

@@ -53,6 +53,23 @@ _EXPORTS: dict[str, str] = {
     # explainers
     "Explainer": "amplify_agents.explainers",
     "Explanation": "amplify_agents.explainers",
+    "create_explainer": "amplify_agents.explainers.registry",
+    # one class per explainer (see amplify_agents.explainers.registry for the names)
+    "GradientExplainer": "amplify_agents.explainers.gradient",
+    "GradXInputExplainer": "amplify_agents.explainers.gradient",
+    "ContrastiveGradientExplainer": "amplify_agents.explainers.gradient",
+    "ContrastiveGradXInputExplainer": "amplify_agents.explainers.gradient",
+    "GradXActivationExplainer": "amplify_agents.explainers.captum_layer",
+    "IntegratedGradientsExplainer": "amplify_agents.explainers.captum_layer",
+    "GradientShapExplainer": "amplify_agents.explainers.captum_layer",
+    "DeepLiftExplainer": "amplify_agents.explainers.captum_layer",
+    "KernelShapExplainer": "amplify_agents.explainers.perturbation",
+    "LimeExplainer": "amplify_agents.explainers.perturbation",
+    "FeatureAblationExplainer": "amplify_agents.explainers.perturbation",
+    "ShapleySamplingExplainer": "amplify_agents.explainers.perturbation",
+    "SelfTopKExplainer": "amplify_agents.explainers.self_reported",
+    "SelfExplanationExplainer": "amplify_agents.explainers.self_reported",
+    "RandomExplainer": "amplify_agents.explainers.random",
     # selection, rationales, building
     "SLMPredictor": "amplify_agents.selection",
     "TargetPredictor": "amplify_agents.selection",
@@ -60,10 +77,12 @@ _EXPORTS: dict[str, str] = {
     "predict": "amplify_agents.selection",
     "select": "amplify_agents.selection",
     "RationaleTemplate": "amplify_agents.rationales",
+    "write_demonstration": "amplify_agents.rationales",
     "BuildConfig": "amplify_agents.builder",
     "BuildReport": "amplify_agents.builder",
     "DemonstrationBuilder": "amplify_agents.builder",
     "Demonstration": "amplify_agents.demonstrations",
+    "DemoKeys": "amplify_agents.demonstrations",
     # store, selector, prompts
     "RationaleStore": "amplify_agents.stores",
     "AmplifyExampleSelector": "amplify_agents.selectors",
@@ -79,7 +98,8 @@ _EXPORTS: dict[str, str] = {
     "create_plain_rag_chain": "amplify_agents.chains",
     # feedback, improvement, pictures
     "FeedbackLog": "amplify_agents.feedback",
-    "improve": "amplify_agents.improve",
+    "ImproveConfig": "amplify_agents.improve",
+    "improve_store": "amplify_agents.improve",
     "explanation_html": "amplify_agents.viz",
     "explanation_png": "amplify_agents.viz",
     # errors

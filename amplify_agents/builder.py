@@ -27,21 +27,12 @@ from amplify_agents.demonstrations import Demonstration
 from amplify_agents.errors import AmplifyError
 from amplify_agents.explainers.base import Explainer, Explanation
 from amplify_agents.explainers.words import document_frequency_weights, split_words
-from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate, get_template
+from amplify_agents.rationales import RationaleTemplate, demonstration_skeleton, template_for, write_rationale
 from amplify_agents.selection import LabelPredictor, Prediction, Strategy, predict, select
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Example, Task
 
-__all__ = ["BuildConfig", "BuildReport", "DemonstrationBuilder", "default_template_for", "remove_words"]
-
-
-def default_template_for(explainer: Explainer) -> RationaleTemplate:
-    """P-step for written explanations, the Self-AMPLIFY wording for self_topk, else AMPLIFY's."""
-    if explainer.name == "self_exp":
-        return P_STEP
-    if explainer.name == "self_topk":
-        return SELF_TOPK
-    return AMPLIFY
+__all__ = ["BuildConfig", "BuildReport", "DemonstrationBuilder", "remove_words"]
 
 
 def remove_words(text: str, words: Sequence[str]) -> str:
@@ -65,7 +56,8 @@ class BuildConfig:
         n: how many demonstrations to end up with (stored ones count).
         seed: seeds selection order.
         balanced: take gold labels in turn (on by default).
-        template: rationale template or its id; None picks :func:`default_template_for`.
+        template: rationale template or its id; None picks the explainer family's own
+            (:func:`~amplify_agents.rationales.template_for`).
         on_short: "proceed" (default) with fewer demonstrations than ``n`` when too few
             are eligible, or "fail" before writing anything.
         fexp_candidates: for ``f-exp``, how many candidates to explain and rank (default 4n).
@@ -172,12 +164,14 @@ class DemonstrationBuilder:
         self.explainer = explainer
         self.store = store
         self.config = config
-        self.template = get_template(config.template) if config.template else default_template_for(explainer)
+        self.template = template_for(explainer, config.template)
         loaded = getattr(explainer, "loaded", None)
         self.model_id = model_id or (loaded.name if loaded is not None else getattr(predictor, "model_id", ""))
         self.progress = progress
         self.on_batch_stored = on_batch_stored
         self.metadata = dict(metadata or {})
+        #: the keyword-ranking weights of the current run (document frequencies over its corpus)
+        self.word_weights: dict[str, float] | None = explainer.word_weights
 
     # ------------------------------------------------------------------ pieces
     def skeleton(self, prediction: Prediction, *, filled: bool = False) -> Demonstration:
@@ -185,47 +179,35 @@ class DemonstrationBuilder:
 
         ``filled`` marks an example added only to balance labels (``scores["balance_fill"]``).
         """
-        ex = prediction.example
         scores = prediction.scores()
         if filled:
             scores["balance_fill"] = True
-        return Demonstration(
-            input=ex.input,
-            label=ex.label,
-            rationale="",
+        return demonstration_skeleton(
+            self.explainer,
+            self.template,
+            input=prediction.example.input,
+            label=prediction.example.label,
             task=self.task.name,
-            explainer=self.explainer.name,
-            explainer_settings=self.explainer.settings,
-            model_id=self.model_id,
             strategy=self.config.strategy,
-            k=self.explainer.k,
-            template_id=self.template.id,
+            model_id=self.model_id,
+            example_id=prediction.example.id,
             scores=scores,
-            example_id=ex.id,
+            word_weights=self.word_weights,
         )
 
     def render(self, skeleton: Demonstration, explanation: Explanation, faithfulness: float | None) -> Demonstration:
         """Fill a skeleton with the rationale written from ``explanation``."""
-        if self.template.needs_explanation:
-            text = self.template.render(
-                skeleton.label,
-                explanation.top_words,
-                explanation=explanation.generated_text or "",
-                p=explanation.settings.get("p"),
-            )
-        else:
-            text = self.template.render(skeleton.label, explanation.top_words_in_text_order)
-        scores = dict(skeleton.scores)
-        if faithfulness is not None:
-            scores["faithfulness"] = round(faithfulness, 6)
-        extra = {
-            "seconds": round(explanation.seconds, 4),
-            **{k: v for k, v in explanation.info.items() if _scalar(v)},
-            **self.metadata,
-        }
-        if self.explainer.word_weights:  # what inspect --explain needs to reproduce the keywords
-            extra["word_weights"] = json.dumps(self.explainer.word_weights, sort_keys=True)
-        return replace(skeleton, rationale=text, keywords=list(explanation.top_words), scores=scores, extra=extra)
+        extra = dict(self.metadata)
+        if self.word_weights:  # what inspect --explain needs to reproduce the keywords
+            extra["word_weights"] = json.dumps(self.word_weights, sort_keys=True)
+        demo = write_rationale(skeleton, explanation, self.template, extra=extra)
+        if faithfulness is None:
+            return demo
+        return replace(demo, scores={**demo.scores, "faithfulness": round(faithfulness, 6)})
+
+    def explain(self, texts: Sequence[str], labels: Sequence[str]) -> list[Explanation]:
+        """Explain (text, gold label) pairs with this build's word weights."""
+        return self.explainer.explain(texts, labels, word_weights=self.word_weights)
 
     def faithfulness(self, explanations: Sequence[Explanation]) -> list[float | None]:
         """Drop of p(gold) when the explanation's top words are removed from the input."""
@@ -249,7 +231,8 @@ class DemonstrationBuilder:
             raise AmplifyError(f"Nothing to build: the corpus of task {self.task.name!r} is empty.")
 
         if cfg.df_filter and self.explainer.word_weights is None:
-            self.explainer.word_weights = document_frequency_weights((e.input for e in corpus), min_df=cfg.min_df)
+            # Passed to each explain call, never set on the caller's explainer.
+            self.word_weights = document_frequency_weights((e.input for e in corpus), min_df=cfg.min_df)
 
         t = time.perf_counter()
         # The target's predictions are kept beside a persistent store: a re-run predicts nothing again.
@@ -304,13 +287,13 @@ class DemonstrationBuilder:
         pool = select(
             predictions, "random", self.config.fexp_candidates or 4 * self.config.n, seed=self.config.seed
         ).chosen
-        explanations = self.explainer.explain([p.example.input for p in pool], [p.example.label for p in pool])
+        explanations = self.explain([p.example.input for p in pool], [p.example.label for p in pool])
         scores = self.faithfulness(explanations)
         return {p.example.id: s for p, s in zip(pool, scores) if s is not None}
 
     def _explain_and_store(self, batch: list[tuple[Prediction, Demonstration]], report: BuildReport) -> int:
         t = time.perf_counter()
-        explanations = self.explainer.explain([p.example.input for p, _ in batch], [p.example.label for p, _ in batch])
+        explanations = self.explain([p.example.input for p, _ in batch], [p.example.label for p, _ in batch])
         faith = self.faithfulness(explanations) if not self.template.needs_explanation else [None] * len(batch)
         report.seconds["explain"] += time.perf_counter() - t
         report.explained += len(batch)
@@ -331,7 +314,3 @@ class DemonstrationBuilder:
                 self.on_batch_stored(ids)
         report.seconds["store"] += time.perf_counter() - t
         return len(demos)
-
-
-def _scalar(value: object) -> bool:
-    return isinstance(value, (str, int, float, bool)) or value is None

@@ -16,12 +16,21 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["Demonstration", "STRATEGIES", "utc_now"]
+__all__ = ["DemoKeys", "Demonstration", "STRATEGIES", "utc_now"]
 
 STRATEGIES: tuple[str, ...] = ("error", "success", "h-mcs", "l-mcs", "f-exp", "random", "manual")
 """Selection strategies of the papers (plus ``manual``); others are accepted but not checked."""
 
 _ID_LENGTH = 32  # hex characters of the SHA-256: 128 bits, ample for a store of demos
+
+
+@dataclass(frozen=True)
+class DemoKeys:
+    """Names of the keys an example dict uses (what the example selector returns)."""
+
+    input: str = "input"
+    rationale: str = "rationale"
+    answer: str = "answer"
 
 
 def utc_now() -> str:
@@ -189,11 +198,13 @@ class Demonstration:
             )
         return demo
 
-    def to_example(
-        self,
-        input_key: str = "input",
-        rationale_key: str = "rationale",
-        answer_key: str = "answer",
-    ) -> dict[str, str]:
-        """The demonstration as a LangChain prompt-template example: input, rationale, answer."""
-        return {input_key: self.input, rationale_key: self.rationale, answer_key: self.label}
+    def to_example(self, keys: DemoKeys = DemoKeys(), *, with_id: bool = False) -> dict[str, str]:
+        """The demonstration as a LangChain prompt-template example: input, rationale, answer.
+
+        ``keys`` names the dict's keys; ``with_id`` adds ``demo_id`` (what the selector returns,
+        so a chain can report which demonstrations it used).
+        """
+        example = {keys.input: self.input, keys.rationale: self.rationale, keys.answer: self.label}
+        if with_id:
+            example["demo_id"] = self.demo_id
+        return example

@@ -40,7 +40,7 @@ from amplify_agents.demonstrations import Demonstration, utc_now
 from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.files import atomic_write
-from amplify_agents.rationales import RationaleTemplate, get_template
+from amplify_agents.rationales import RationaleTemplate, write_demonstration
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Task
 
@@ -364,44 +364,23 @@ class FeedbackLog:
             return parsed == gold
         return answer.strip().casefold() == gold.strip().casefold()
 
-    def _resolved_template(self) -> RationaleTemplate:
-        if self._template_choice is not None:
-            return get_template(self._template_choice)
-        from amplify_agents.builder import default_template_for
-
-        assert self.explainer is not None
-        return default_template_for(self.explainer)
-
     def _store_item(self, item: FeedbackItem) -> str | None:
         """Explain and store ``item``; return None on success, else why it was not stored."""
         if self.explainer is None:
             return "no explainer configured to write the rationale"
         assert item.gold is not None
-        template = self._resolved_template()
         exp = self.explainer.explain([item.query], [item.gold])[0]
         if not exp.ok:
             return f"unusable explanation: {exp.degenerate or 'no keywords'}"
-        if template.needs_explanation:
-            rationale = template.render(
-                item.gold, exp.top_words, explanation=exp.generated_text or "", p=exp.settings.get("p")
-            )
-        else:
-            rationale = template.render(item.gold, exp.top_words_in_text_order)
-        example_id = "feedback-" + hashlib.sha256(item.query.encode("utf-8")).hexdigest()[:16]
-        demo = Demonstration(
-            input=item.query,
-            label=item.gold,
-            rationale=rationale,
+        demo = write_demonstration(
+            exp,
+            self.explainer,
             task=self.task_name,
-            keywords=list(exp.top_words),
-            explainer=self.explainer.name,
-            explainer_settings=self.explainer.settings,
-            model_id=self.model_id,
+            template=self._template_choice,
             strategy=FEEDBACK_STRATEGY,
-            k=self.explainer.k,
-            template_id=template.id,
+            model_id=self.model_id,
+            example_id="feedback-" + hashlib.sha256(item.query.encode("utf-8")).hexdigest()[:16],
             scores={"prediction": item.answer, "correct": self._is_correct(item.answer, item.gold)},
-            example_id=example_id,
             extra={"source": "feedback", "feedback_id": item.feedback_id, "user_id": item.user_id},
         )
         existing = self.store.get(demo.demo_id)

@@ -1,6 +1,6 @@
 """The improvement loop: evaluate on validation, explain the errors, add them, repeat.
 
-:func:`improve` runs Self-AMPLIFY's idea as a loop over a labelled validation split:
+:func:`improve_store` runs Self-AMPLIFY's idea as a loop over a labelled validation split:
 
 1. **evaluate**: every validation item is label-scored by the SLM with demonstrations
    from the store, retrieved per item by :class:`~amplify_agents.selectors.AmplifyExampleSelector`
@@ -49,7 +49,7 @@ from amplify_agents.hygiene import normalize_text
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import RationaleTemplate
-from amplify_agents.selection import Prediction, TargetPredictor, select
+from amplify_agents.selection import Prediction, TargetPredictor, round_robin, select
 from amplify_agents.selectors import AmplifyExampleSelector
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Example, Task
@@ -59,8 +59,9 @@ __all__ = [
     "DataLeakageError",
     "ImproveHistory",
     "RoundRecord",
+    "ImproveConfig",
     "history_path_for",
-    "improve",
+    "improve_store",
     "load_histories",
 ]
 
@@ -233,30 +234,74 @@ def load_histories(source: RationaleStore | str | os.PathLike[str]) -> list[Impr
     return [ImproveHistory.from_dict(r) for r in _read_runs(path)]
 
 
+# ------------------------------------------------------------------------------ settings
+@dataclass(frozen=True)
+class ImproveConfig:
+    """How :func:`improve_store` learns (hyperparameters; the data go to the call).
+
+    Attributes:
+        rounds: additions at most (evaluations: ``rounds + 1``).
+        n_per_round: demonstrations added per round at most.
+        k: demonstrations per prompt.
+        patience: stop after this many evaluations without improvement over the best.
+        strategy: "error" (any error), "h-mcs" (most confidently wrong first) or "l-mcs".
+        demo_setting: "retrieved" (per item, by the selector) or "fixed" (one set per round).
+        min_delta: an improvement must exceed this to count.
+        seed: orders ties in the selection of errors (round r uses ``seed + r``).
+        template: rationale template (default: the explainer family's own).
+        selector_options: extra :class:`AmplifyExampleSelector` options (mmr, mcs_weight, ...).
+        on_overlap: "skip" validation items that are test items, or "raise" DataLeakageError.
+        keep_best: at the end, delete what was added after the best round (when the last was not the best).
+        batch_size: rows per forward pass when scoring labels.
+    """
+
+    rounds: int = 3
+    n_per_round: int = 4
+    k: int = 4
+    patience: int = 1
+    strategy: str = "error"
+    demo_setting: Literal["retrieved", "fixed"] = "retrieved"
+    min_delta: float = 0.0
+    seed: int = 0
+    template: str | RationaleTemplate | None = None
+    selector_options: Mapping[str, Any] = field(default_factory=dict)
+    on_overlap: Literal["skip", "raise"] = "skip"
+    keep_best: bool = False
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.strategy not in IMPROVE_STRATEGIES:
+            raise ValueError(
+                f"improve() learns from errors: strategy must be one of {IMPROVE_STRATEGIES}, got {self.strategy!r}."
+            )
+        if self.demo_setting not in ("retrieved", "fixed"):
+            raise ValueError(f"demo_setting must be 'retrieved' or 'fixed', got {self.demo_setting!r}.")
+        if self.on_overlap not in ("skip", "raise"):
+            raise ValueError(f"on_overlap must be 'skip' or 'raise', got {self.on_overlap!r}.")
+        for name in ("rounds", "n_per_round", "k", "patience"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
+        # A private copy: the frozen config must not change when the caller's dict does.
+        object.__setattr__(self, "selector_options", dict(self.selector_options))
+
+    def recorded(self) -> dict[str, Any]:
+        """The settings an :class:`ImproveHistory` records."""
+        keys = ("rounds", "n_per_round", "k", "patience", "strategy", "demo_setting", "min_delta", "seed", "keep_best")
+        return {key: getattr(self, key) for key in keys}
+
+
 # --------------------------------------------------------------------------------- loop
-def improve(
+def improve_store(
     task: Task,
     store: RationaleStore,
     slm: LoadedModel | AnswerBackend | Any,
     explainer: Explainer,
     validation: Task | Sequence[Example],
     test: Task | Sequence[Example] | None = None,
-    rounds: int = 3,
-    n_per_round: int = 4,
-    k: int = 4,
-    patience: int = 1,
+    config: ImproveConfig = ImproveConfig(),
     *,
-    strategy: str = "error",
-    demo_setting: Literal["retrieved", "fixed"] = "retrieved",
-    min_delta: float = 0.0,
-    seed: int = 0,
     frame: Frame | None = None,
-    template: str | RationaleTemplate | None = None,
-    selector_options: Mapping[str, Any] | None = None,
-    on_overlap: Literal["skip", "raise"] = "skip",
-    keep_best: bool = False,
     history_path: str | os.PathLike[str] | None | Literal["auto"] = "auto",
-    batch_size: int = 16,
     model_id: str | None = None,
     progress: bool = False,
 ) -> ImproveHistory:
@@ -271,21 +316,9 @@ def improve(
         explainer: writes each added demonstration's rationale (for the gold label).
         validation: labelled items to evaluate on and learn from.
         test: the held-out split: none of its items (by id or normalized input) is ever added.
-        rounds: additions at most (evaluations: ``rounds + 1``).
-        n_per_round: demonstrations added per round at most.
-        k: demonstrations per prompt.
-        patience: stop after this many evaluations without improvement over the best.
-        strategy: "error" (any error), "h-mcs" (most confidently wrong first) or "l-mcs".
-        demo_setting: "retrieved" (per item, by the selector) or "fixed" (one set per round).
-        min_delta: an improvement must exceed this to count.
-        seed: orders ties in the selection of errors (round r uses ``seed + r``).
+        config: rounds, demonstrations per round, k, patience, strategy, ... (:class:`ImproveConfig`).
         frame: prompt layout (default: the task's).
-        template: rationale template (default: the builder's choice for the explainer).
-        selector_options: extra :class:`AmplifyExampleSelector` options (mmr, mcs_weight, ...).
-        on_overlap: "skip" validation items that are test items, or "raise" DataLeakageError.
-        keep_best: at the end, delete what was added after the best round (when the last was not the best).
         history_path: where to append the history; "auto" = :func:`history_path_for`; None = nowhere.
-        batch_size: rows per forward pass when scoring labels.
         model_id: recorded on the demonstrations (default: the SLM's name).
         progress: show a progress bar over rounds.
 
@@ -293,65 +326,32 @@ def improve(
         The :class:`ImproveHistory` (also saved, see ``history_path``).
 
     Raises:
-        ValueError: bad arguments (an unknown strategy, an empty validation split, ...).
+        ValueError: an empty validation split (bad settings are refused by :class:`ImproveConfig`).
         DataLeakageError: ``on_overlap="raise"`` and some validation item is a test item.
     """
-    if strategy not in IMPROVE_STRATEGIES:
-        raise ValueError(
-            f"improve() learns from errors: strategy must be one of {IMPROVE_STRATEGIES}, got {strategy!r}."
-        )
-    if demo_setting not in ("retrieved", "fixed"):
-        raise ValueError(f"demo_setting must be 'retrieved' or 'fixed', got {demo_setting!r}.")
-    if on_overlap not in ("skip", "raise"):
-        raise ValueError(f"on_overlap must be 'skip' or 'raise', got {on_overlap!r}.")
-    for name, value in (("rounds", rounds), ("n_per_round", n_per_round), ("k", k), ("patience", patience)):
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}.")
     val_examples = list(validation)
     if not val_examples:
         raise ValueError("The validation split is empty: improve() needs labelled items to evaluate on.")
     test_examples = list(test) if test is not None else []
     frame = frame or Frame.from_task(task)
-
-    # --- leakage guard: by id and by normalized input text
-    test_ids = {ex.id for ex in test_examples}
-    test_texts = {normalize_text(ex.input) for ex in test_examples}
-    guarded = [ex.id for ex in val_examples if ex.id in test_ids or normalize_text(ex.input) in test_texts]
-    if guarded and on_overlap == "raise":
-        raise DataLeakageError(
-            f"{len(guarded)} validation item(s) are also in the test split (by id or input text), e.g. "
-            f"{guarded[:5]}: they would leak into the store. Split without overlap, or pass "
-            "on_overlap='skip'."
-        )
-    if guarded:
-        log.warning("%d validation item(s) are also test items: they are evaluated but never added.", len(guarded))
-    guarded_set = set(guarded)
-
-    target = open_target(slm, batch_size=batch_size)
+    guard = _LeakageGuard(test_examples)
+    guarded = guard.check(val_examples, config.on_overlap)
+    target = open_target(slm, batch_size=config.batch_size)
     history = ImproveHistory(
         task=task.name,
         store=store.name,
         settings={
-            "rounds": rounds,
-            "n_per_round": n_per_round,
-            "k": k,
-            "patience": patience,
-            "strategy": strategy,
-            "demo_setting": demo_setting,
-            "min_delta": min_delta,
-            "seed": seed,
+            **config.recorded(),
             "explainer": explainer.name,
             "model": target.model_name,
             "n_validation": len(val_examples),
             "n_test": len(test_examples),
-            "keep_best": keep_best,
         },
         guarded_items=guarded,
     )
-    task_filter = {"task": task.name}
     if test_examples:
         history.store_test_overlap = sum(
-            d.example_id in test_ids or normalize_text(d.input) in test_texts for d in store.list(where=task_filter)
+            guard.covers(d.example_id, d.input) for d in store.list(where={"task": task.name})
         )
         if history.store_test_overlap:
             log.warning("The store already holds %d demonstration(s) of test items.", history.store_test_overlap)
@@ -363,60 +363,12 @@ def improve(
         TargetPredictor(answerer, task.labels),
         explainer,
         store,
-        BuildConfig(strategy=strategy, n=n_per_round, seed=seed, template=template),
+        BuildConfig(strategy=config.strategy, n=config.n_per_round, seed=config.seed, template=config.template),
         model_id=model_id or target.model_name,
         progress=False,
     )
-    options = dict(selector_options or {})
-
-    from tqdm.auto import tqdm
-
-    bar = tqdm(total=rounds + 1, desc="improve", unit="round", disable=not progress)
-    best_acc = float("-inf")
-    stale = 0
-    history.stop_reason = "completed"
-    for r in range(rounds + 1):
-        t = time.perf_counter()
-        preds = _evaluate(
-            task, store, answerer, val_examples, frame=frame, k=k, demo_setting=demo_setting, options=options
-        )
-        record = _round_record(r, task, preds, store.count(task_filter))
-        record.seconds["evaluate"] = round(time.perf_counter() - t, 3)
-        history.rounds.append(record)
-        bar.update(1)
-        bar.set_postfix_str(f"acc={record.accuracy:.3f}")
-
-        if record.accuracy > best_acc + min_delta:
-            best_acc, history.best_round, stale = record.accuracy, r, 0
-        elif r > 0:
-            stale += 1
-        if r == rounds:
-            break
-        if stale >= patience:
-            history.stop_reason = f"no improvement for {stale} round(s) (patience {patience})"
-            break
-        if record.n_errors == 0:
-            history.stop_reason = "every validation item is correct"
-            break
-        t = time.perf_counter()
-        _add_errors(
-            builder,
-            store,
-            preds,
-            record,
-            guarded_set,
-            n_per_round=n_per_round,
-            strategy=strategy,
-            seed=seed + r,
-            round_no=r,
-        )
-        record.seconds["add"] = round(time.perf_counter() - t, 3)
-        if not record.added:
-            history.stop_reason = "no new validation errors to add"
-            break
-    bar.close()
-
-    if keep_best and history.best_round < len(history.rounds) - 1:
+    _run_rounds(_Round(task, store, answerer, builder, config, frame, set(guarded)), val_examples, history, progress)
+    if config.keep_best and history.best_round < len(history.rounds) - 1:
         # Demonstrations added after the best evaluation did not help: take them back.
         history.removed = [i for rec in history.rounds[history.best_round :] for i in rec.added]
         store.delete(history.removed)
@@ -427,37 +379,105 @@ def improve(
     return history
 
 
+class _LeakageGuard:
+    """Test items, by id and by normalized input text: never to be added to the store."""
+
+    def __init__(self, test_examples: Sequence[Example]) -> None:
+        self.ids = {ex.id for ex in test_examples}
+        self.texts = {normalize_text(ex.input) for ex in test_examples}
+
+    def covers(self, example_id: str, text: str) -> bool:
+        return example_id in self.ids or normalize_text(text) in self.texts
+
+    def check(self, validation: Sequence[Example], on_overlap: str) -> list[str]:
+        """Ids of validation items that are test items; raises DataLeakageError with ``on_overlap="raise"``."""
+        guarded = [ex.id for ex in validation if self.covers(ex.id, ex.input)]
+        if guarded and on_overlap == "raise":
+            raise DataLeakageError(
+                f"{len(guarded)} validation item(s) are also in the test split (by id or input text), e.g. "
+                f"{guarded[:5]}: they would leak into the store. Split without overlap, or pass "
+                "on_overlap='skip'."
+            )
+        if guarded:
+            log.warning("%d validation item(s) are also test items: they are evaluated but never added.", len(guarded))
+        return guarded
+
+
+@dataclass(frozen=True)
+class _Round:
+    """What every round of one run works with."""
+
+    task: Task
+    store: RationaleStore
+    answerer: Answerer
+    builder: DemonstrationBuilder
+    config: ImproveConfig
+    frame: Frame
+    guarded: set[str]
+
+
+def _run_rounds(run: _Round, val_examples: list[Example], history: ImproveHistory, progress: bool) -> None:
+    """Evaluate, record, stop or add, ``rounds + 1`` times at most; fill ``history``."""
+    from tqdm.auto import tqdm
+
+    cfg = run.config
+    bar = tqdm(total=cfg.rounds + 1, desc="improve", unit="round", disable=not progress)
+    best_acc = float("-inf")
+    stale = 0
+    history.stop_reason = "completed"
+    for r in range(cfg.rounds + 1):
+        t = time.perf_counter()
+        preds = _evaluate(run, val_examples)
+        record = _round_record(r, run.task, preds, run.store.count({"task": run.task.name}))
+        record.seconds["evaluate"] = round(time.perf_counter() - t, 3)
+        history.rounds.append(record)
+        bar.update(1)
+        bar.set_postfix_str(f"acc={record.accuracy:.3f}")
+        if record.accuracy > best_acc + cfg.min_delta:
+            best_acc, history.best_round, stale = record.accuracy, r, 0
+        elif r > 0:
+            stale += 1
+        if r == cfg.rounds:
+            break
+        if stale >= cfg.patience:
+            history.stop_reason = f"no improvement for {stale} round(s) (patience {cfg.patience})"
+            break
+        if record.n_errors == 0:
+            history.stop_reason = "every validation item is correct"
+            break
+        t = time.perf_counter()
+        _add_errors(run, preds, record, seed=cfg.seed + r, round_no=r)
+        record.seconds["add"] = round(time.perf_counter() - t, 3)
+        if not record.added:
+            history.stop_reason = "no new validation errors to add"
+            break
+    bar.close()
+
+
 def _not_self(example: Example) -> dict[str, Any]:
     """A Chroma filter excluding an item's own demonstration (by example id and by input)."""
     return {"$and": [{"example_id": {"$ne": example.id}}, {"input": {"$ne": example.input}}]}
 
 
-def _evaluate(
-    task: Task,
-    store: RationaleStore,
-    answerer: Answerer,
-    examples: list[Example],
-    *,
-    frame: Frame,
-    k: int,
-    demo_setting: str,
-    options: dict[str, Any],
-) -> list[Prediction]:
+def _evaluate(run: _Round, examples: list[Example]) -> list[Prediction]:
     """Answer every example with its demonstrations (through the answering path); return the predictions."""
+    task, store, k = run.task, run.store, run.config.k
     has_demos = store.count({"task": task.name}) > 0
-    fixed = _fixed_demos(store, task, k) if demo_setting == "fixed" and has_demos else []
+    fixed = _fixed_demos(store, task, k) if run.config.demo_setting == "fixed" and has_demos else []
     per_item: list[list[dict[str, Any]]] = []
     for ex in examples:
         if not has_demos:
             demos: list[Demonstration] = []
-        elif demo_setting == "retrieved":
-            selector = AmplifyExampleSelector(store, k=k, task=task.name, where=_not_self(ex), frame=frame, **options)
+        elif run.config.demo_setting == "retrieved":
+            selector = AmplifyExampleSelector(
+                store, k=k, task=task.name, where=_not_self(ex), frame=run.frame, **run.config.selector_options
+            )
             demos = selector.select_demonstrations(ex.input)
         else:
             own = normalize_text(ex.input)
             demos = [d for d in fixed if d.example_id != ex.id and normalize_text(d.input) != own][:k]
         per_item.append([d.to_example() for d in demos])
-    answers = answerer.answer(
+    answers = run.answerer.answer(
         [ex.input for ex in examples], [task.labels_for(ex) for ex in examples], demos_per_query=per_item
     )
     return [Prediction(ex, a.predicted, dict(a.probs)) for ex, a in zip(examples, answers, strict=True)]
@@ -475,17 +495,7 @@ def _fixed_demos(store: RationaleStore, task: Task, k: int) -> list[Demonstratio
         key=lambda d: (usefulness_of(d).score, d.created_at),
         reverse=True,
     )
-    by_label: dict[str, list[Demonstration]] = {}
-    for d in demos:
-        by_label.setdefault(d.label, []).append(d)
-    chosen: list[Demonstration] = []
-    depth = 0
-    while len(chosen) < k + 1 and any(depth < len(v) for v in by_label.values()):
-        for members in by_label.values():
-            if depth < len(members) and len(chosen) < k + 1:
-                chosen.append(members[depth])
-        depth += 1
-    return chosen
+    return round_robin(demos, k + 1, key=lambda d: d.label)
 
 
 def _round_record(r: int, task: Task, preds: list[Prediction], store_size: int) -> RoundRecord:
@@ -505,26 +515,16 @@ def _round_record(r: int, task: Task, preds: list[Prediction], store_size: int) 
     )
 
 
-def _add_errors(
-    builder: DemonstrationBuilder,
-    store: RationaleStore,
-    preds: list[Prediction],
-    record: RoundRecord,
-    guarded: set[str],
-    *,
-    n_per_round: int,
-    strategy: str,
-    seed: int,
-    round_no: int,
-) -> None:
+def _add_errors(run: _Round, preds: list[Prediction], record: RoundRecord, *, seed: int, round_no: int) -> None:
     """Explain up to ``n_per_round`` eligible errors and store them; fill ``record``'s counts."""
+    builder = run.builder
     errors = [p for p in preds if not p.correct and p.predicted is not None]
     eligible: list[Prediction] = []
     counts: Counter[str] = Counter()
     skeletons = {p.example.id: builder.skeleton(p) for p in errors}
-    stored = store.has([s.demo_id for s in skeletons.values()])
+    stored = run.store.has([s.demo_id for s in skeletons.values()])
     for p in errors:
-        if p.example.id in guarded:
+        if p.example.id in run.guarded:
             counts["guarded"] += 1
         elif p.example.fields.get("verified") is False:
             counts["unverified"] += 1
@@ -538,16 +538,16 @@ def _add_errors(
     if not eligible:
         return
     # Errors only: no label-balance fill with correct items (those were not errors).
-    chosen = select(eligible, strategy, n_per_round, seed=seed, balanced=True, fill_missing_labels=False).chosen
-    explanations = builder.explainer.explain([p.example.input for p in chosen], [p.example.label for p in chosen])
+    n = run.config.n_per_round
+    chosen = select(eligible, run.config.strategy, n, seed=seed, balanced=True, fill_missing_labels=False).chosen
+    explanations = builder.explain([p.example.input for p in chosen], [p.example.label for p in chosen])
     demos = []
     for p, exp in zip(chosen, explanations, strict=True):
         if not exp.ok:
             record.unusable += 1
             continue
         demo = builder.render(skeletons[p.example.id], exp, None)
-        extra = {**demo.extra, "source": "improve", "round": round_no}
-        demos.append(replace(demo, extra=extra))
+        demos.append(replace(demo, extra={**demo.extra, "source": "improve", "round": round_no}))
     if demos:
-        record.added = store.add(demos)
+        record.added = run.store.add(demos)
         record.added_examples = [d.example_id for d in demos]

@@ -9,6 +9,14 @@ Fields a template may use:
 
 Users register their own with :func:`register_template` or pass a
 :class:`RationaleTemplate` directly; nothing here is specific to a task.
+
+This module is also the one place where an explanation becomes a demonstration's
+rationale: :func:`template_for` picks the template by explainer family,
+:func:`demonstration_skeleton` fixes a demonstration's identity (its id is known before
+anything is explained) and :func:`write_rationale` fills it from an explanation. The
+builder, the feedback log, the selector's ``add_examples`` and ``improve`` all go
+through these, so the same explanation gives the same rationale text and keywords
+wherever it enters.
 """
 
 from __future__ import annotations
@@ -16,7 +24,13 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from amplify_agents.demonstrations import Demonstration
+
+if TYPE_CHECKING:
+    from amplify_agents.explainers.base import Explainer, Explanation
 
 __all__ = [
     "RationaleTemplate",
@@ -27,6 +41,10 @@ __all__ = [
     "join_english",
     "register_template",
     "get_template",
+    "template_for",
+    "demonstration_skeleton",
+    "write_rationale",
+    "write_demonstration",
 ]
 
 Placement = Literal["before", "after"]
@@ -128,3 +146,112 @@ def get_template(template: str | RationaleTemplate) -> RationaleTemplate:
         return TEMPLATES[template]
     except KeyError:
         raise ValueError(f"Unknown rationale template {template!r}: known ones are {sorted(TEMPLATES)}.") from None
+
+
+def template_for(explainer: Explainer | str, template: str | RationaleTemplate | None = None) -> RationaleTemplate:
+    """The rationale template for ``explainer``: ``template`` when given, else the explainer
+    family's own (P-step for written explanations, Self-AMPLIFY's wording for self-named
+    keywords, AMPLIFY's for attributions)."""
+    if template is not None:
+        return get_template(template)
+    name = explainer if isinstance(explainer, str) else explainer.name
+    if name == "self_exp":
+        return P_STEP
+    if name == "self_topk":
+        return SELF_TOPK
+    return AMPLIFY
+
+
+def demonstration_skeleton(
+    explainer: Explainer,
+    template: RationaleTemplate,
+    *,
+    input: str,
+    label: str,
+    task: str,
+    strategy: str,
+    model_id: str = "",
+    example_id: str = "",
+    scores: dict[str, Any] | None = None,
+    word_weights: dict[str, float] | None = None,
+) -> Demonstration:
+    """The demonstration ``explainer`` will write for (input, label), without its rationale.
+
+    Its id is final: every identifying field (explainer and its settings, including the
+    ``word_weights`` the explanation will be called with, the template, k, ...) is set here.
+    """
+    return Demonstration(
+        input=input,
+        label=label,
+        rationale="",
+        task=task,
+        explainer=explainer.name,
+        explainer_settings=explainer.settings_for(word_weights),
+        model_id=model_id,
+        strategy=strategy,
+        k=explainer.k,
+        template_id=template.id,
+        scores=dict(scores or {}),
+        example_id=example_id,
+    )
+
+
+def write_rationale(
+    skeleton: Demonstration,
+    explanation: Explanation,
+    template: RationaleTemplate,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> Demonstration:
+    """Fill ``skeleton`` with the rationale ``template`` writes from ``explanation``.
+
+    Keywords are rendered in the order they occur in the input (the papers' rationales
+    read that way) and stored best first; a template with ``{explanation}`` gets the
+    generated text (p-step). ``extra`` is merged over the explanation's timing and scalar
+    info. Raises ValueError when the template needs a field the explanation lacks.
+    """
+    if template.needs_explanation:
+        text = template.render(
+            skeleton.label,
+            explanation.top_words,
+            explanation=explanation.generated_text or "",
+            p=explanation.settings.get("p"),
+        )
+    else:
+        text = template.render(skeleton.label, explanation.top_words_in_text_order)
+    info = {k: v for k, v in explanation.info.items() if isinstance(v, (str, int, float, bool)) or v is None}
+    merged = {**skeleton.extra, "seconds": round(explanation.seconds, 4), **info, **(extra or {})}
+    return replace(skeleton, rationale=text, keywords=list(explanation.top_words), extra=merged)
+
+
+def write_demonstration(
+    explanation: Explanation,
+    explainer: Explainer,
+    *,
+    task: str,
+    template: str | RationaleTemplate | None = None,
+    strategy: str = "manual",
+    model_id: str = "",
+    example_id: str = "",
+    scores: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    word_weights: dict[str, float] | None = None,
+) -> Demonstration:
+    """One explained (input, gold label) as a finished demonstration: skeleton + rationale.
+
+    ``explanation`` explains its ``target`` (the gold label) for its ``text``.
+    """
+    chosen = template_for(explainer, template)
+    skeleton = demonstration_skeleton(
+        explainer,
+        chosen,
+        input=explanation.text,
+        label=explanation.target,
+        task=task,
+        strategy=strategy,
+        model_id=model_id,
+        example_id=example_id,
+        scores=scores,
+        word_weights=word_weights,
+    )
+    return write_rationale(skeleton, explanation, chosen, extra=extra)

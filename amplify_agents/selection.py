@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, TypeVar, runtime_checkable
 
 from amplify_agents.files import atomic_write
 from amplify_agents.framing import Frame
@@ -44,8 +44,11 @@ __all__ = [
     "Prediction",
     "Selection",
     "predict",
+    "round_robin",
     "select",
 ]
+
+T = TypeVar("T")
 
 Strategy = Literal["error", "success", "h-mcs", "l-mcs", "f-exp", "random"]
 STRATEGIES: tuple[str, ...] = ("error", "success", "h-mcs", "l-mcs", "f-exp", "random")
@@ -337,7 +340,7 @@ def select(
     filled: set[str] = set()
     if balanced and fill_missing_labels:
         ranked, filled = _fill_labels(ranked, pool, n)
-    chosen = _balanced(ranked, n) if balanced else ranked[:n]
+    chosen = round_robin(ranked, n, key=lambda p: balance_key(p.example)) if balanced else ranked[:n]
     filled &= {p.example.id for p in chosen}
     counts: dict[str, int] = defaultdict(int)
     for p in chosen:
@@ -365,17 +368,21 @@ def _fill_labels(ranked: list[Prediction], pool: list[Prediction], n: int) -> tu
     return ranked + extra, {p.example.id for p in extra}
 
 
-def _balanced(ranked: list[Prediction], n: int) -> list[Prediction]:
-    """Round-robin over gold labels, each label in its ranked order; a short label is topped up by others."""
-    by_label: dict[str, list[Prediction]] = defaultdict(list)
-    for p in ranked:
-        by_label[balance_key(p.example)].append(p)
-    labels = sorted(by_label, key=lambda lab: ranked.index(by_label[lab][0]))  # best-ranked label first
-    chosen: list[Prediction] = []
+def round_robin(ranked: Sequence[T], n: int, key: Callable[[T], str]) -> list[T]:
+    """Up to ``n`` items taken one label (``key``) at a time, each label in its ranked order.
+
+    Labels take turns in the order of their best-ranked item; a label that runs out is
+    topped up by the others. The one label balance of the library: strategies, the
+    example selector and ``improve``'s fixed demonstrations all use it.
+    """
+    by_label: dict[str, list[T]] = defaultdict(list)
+    for item in ranked:
+        by_label[key(item)].append(item)  # dicts keep insertion order: best-ranked label first
+    chosen: list[T] = []
     depth = 0
     while len(chosen) < n and any(depth < len(v) for v in by_label.values()):
-        for lab in labels:
-            if depth < len(by_label[lab]) and len(chosen) < n:
-                chosen.append(by_label[lab][depth])
+        for members in by_label.values():
+            if depth < len(members) and len(chosen) < n:
+                chosen.append(members[depth])
         depth += 1
     return chosen

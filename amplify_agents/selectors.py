@@ -14,7 +14,6 @@ names, so it works unchanged in ``FewShotPromptTemplate`` and
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -26,7 +25,8 @@ from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.framing import Frame
 from amplify_agents.prompts import DemoKeys, build_text_prompt
-from amplify_agents.rationales import RationaleTemplate, get_template
+from amplify_agents.rationales import RationaleTemplate, template_for, write_demonstration
+from amplify_agents.selection import round_robin
 from amplify_agents.stores import RationaleStore
 
 __all__ = ["AmplifyExampleSelector"]
@@ -56,7 +56,8 @@ class AmplifyExampleSelector(BaseExampleSelector):
         tokenizer: a Hugging Face tokenizer of the target model, used to count tokens.
         token_counter: any ``str -> int`` token count (overrides ``tokenizer``).
         frame: how the prompt is laid out when the budget is measured.
-        explainer / template: used by :meth:`add_example` to write a missing rationale.
+        explainer / template: used by :meth:`add_example` to write a missing rationale (the
+            template defaults to the explainer family's own, as in the builder).
 
     Example:
         >>> selector = AmplifyExampleSelector.from_store(store, k=4, task="snarks")
@@ -85,7 +86,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         tokenizer: Any = None,
         token_counter: TokenCounter | None = None,
         frame: Frame = Frame(),
-        template: str | RationaleTemplate = "amplify",
+        template: str | RationaleTemplate | None = None,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
@@ -112,7 +113,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
             token_counter = lambda text: len(tokenizer(text)["input_ids"])  # noqa: E731
         self.token_counter = token_counter
         self.frame = frame
-        self.template = get_template(template)
+        self.template = template_for(self.explainer or "", template)
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -155,7 +156,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
             )
         query = str(input_variables[self.input_key])
         demos = self.select_demonstrations(query)
-        return [self._to_example(d) for d in demos]
+        return [d.to_example(self.keys, with_id=True) for d in demos]
 
     def select_demonstrations(self, query: str) -> list[Demonstration]:
         """Like :meth:`select_examples`, returning :class:`Demonstration` objects."""
@@ -187,19 +188,12 @@ class AmplifyExampleSelector(BaseExampleSelector):
         assert self.token_counter is not None and self.max_tokens is not None
         kept = list(demos)
         while kept:
-            prompt = build_text_prompt(query, [self._to_example(d) for d in kept], self.frame, keys=self.keys)
+            examples = [d.to_example(self.keys, with_id=True) for d in kept]
+            prompt = build_text_prompt(query, examples, self.frame, keys=self.keys)
             if self.token_counter(prompt) <= self.max_tokens:
                 break
             kept.pop()  # the lowest-ranked demo goes first
         return kept
-
-    def _to_example(self, demo: Demonstration) -> dict[str, Any]:
-        return {
-            self.keys.input: demo.input,
-            self.keys.rationale: demo.rationale,
-            self.keys.answer: demo.label,
-            "demo_id": demo.demo_id,
-        }
 
     # ------------------------------------------------------------------ adding
     def add_example(self, example: dict[str, Any]) -> Any:
@@ -229,7 +223,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
                 f"{len(missing)} example(s) have no {self.keys.rationale!r} and this selector has no "
                 f"explainer to write one: pass explainer= (e.g. a GradXInputExplainer) or add rationales."
             )
-        written: dict[int, tuple[str, list[str]]] = {}
+        written: dict[int, Demonstration] = {}
         if missing:
             assert self.explainer is not None
             exps = self.explainer.explain(
@@ -239,25 +233,19 @@ class AmplifyExampleSelector(BaseExampleSelector):
             for i, exp in zip(missing, exps):
                 if not exp.ok:
                     raise ValueError(f"Example {i}: the explainer gave no usable explanation ({exp.degenerate}).")
-                text = self.template.render(exp.target, exp.top_words_in_text_order)
-                written[i] = (text, exp.top_words)
-        demos = []
-        for i, ex in enumerate(examples):
-            rationale, keywords = written.get(i, (str(ex.get(self.keys.rationale) or ""), []))
-            demos.append(
-                Demonstration(
-                    input=str(ex[self.keys.input]),
-                    label=str(ex[self.keys.answer]),
-                    rationale=rationale,
-                    task=self.task or str(ex.get("task", "default")),
-                    keywords=keywords,
-                    explainer=self.explainer.name if i in written and self.explainer else "provided",
-                    explainer_settings=self.explainer.settings if i in written and self.explainer else {},
-                    strategy="manual",
-                    k=self.explainer.k if i in written and self.explainer else None,
-                    template_id=self.template.id if i in written else "",
-                )
+                task = self.task or str(examples[i].get("task", "default"))
+                written[i] = write_demonstration(exp, self.explainer, task=task, template=self.template)
+        demos = [
+            written.get(i)
+            or Demonstration(
+                input=str(ex[self.keys.input]),
+                label=str(ex[self.keys.answer]),
+                rationale=str(ex.get(self.keys.rationale) or ""),
+                task=self.task or str(ex.get("task", "default")),
+                explainer="provided",
             )
+            for i, ex in enumerate(examples)
+        ]
         return self.store.add(demos)
 
 
@@ -301,15 +289,6 @@ def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def _balance(ranked: list[Demonstration], k: int) -> list[Demonstration]:
-    """Round-robin over labels in rank order; returns demos in their original rank order."""
-    by_label: dict[str, list[int]] = defaultdict(list)
-    for i, d in enumerate(ranked):
-        by_label[d.label].append(i)
-    picked: list[int] = []
-    depth = 0
-    while len(picked) < k and any(depth < len(v) for v in by_label.values()):
-        for label in sorted(by_label, key=lambda lab: by_label[lab][0]):
-            if depth < len(by_label[label]) and len(picked) < k:
-                picked.append(by_label[label][depth])
-        depth += 1
-    return [ranked[i] for i in sorted(picked)]
+    """Label round-robin over the ranked demos; the chosen ones keep their rank order."""
+    rank = {id(d): i for i, d in enumerate(ranked)}
+    return sorted(round_robin(ranked, k, key=lambda d: d.label), key=lambda d: rank[id(d)])

@@ -97,7 +97,7 @@ def bench_model(
         batched = cls(proxy, batch_size=bs)
         single = cls(proxy, batch_size=1)
         b = per_example(lambda e=batched: e.explain(texts, golds), n, repeats)
-        s = per_example(lambda e=single: [e.explain(t, y) for t, y in zip(texts, golds, strict=True)], n, repeats)
+        s = per_example(lambda e=single: [e.explain_one(t, y) for t, y in zip(texts, golds, strict=True)], n, repeats)
         ratio = statistics.mean(b) / statistics.mean(fb)
         rows.append(f"| {label} | {cls.name} | {fmt(b)} | {fmt(s)} | {ratio:.2f}x |")
     return rows

@@ -10,7 +10,7 @@ task:
 * unbatched: one item per call and one row per forward pass.
 
 Next to them: one forward pass, and one forward + backward pass (gradient wrt the input
-embeddings), of the same batch of prompt + label rows; and KernelShap against the time
+embeddings), of the same batch of prompt + label rows; and KernelShapExplainer against the time
 of scoring the very perturbed prompts it scored (``n_samples`` rows per example),
 replayed 16 per forward pass: the floor a perturbation method cannot beat.
 Seconds are per example, mean ± std over ``--repeats``.
@@ -34,18 +34,18 @@ import torch  # noqa: E402
 
 from amplify_agents.explainers._causal import TargetLogProb, encode_item, make_rows  # noqa: E402
 from amplify_agents.explainers.captum_layer import (  # noqa: E402
-    DeepLift,
-    GradientShap,
-    GradientXActivation,
-    IntegratedGradients,
+    DeepLiftExplainer,
+    GradientShapExplainer,
+    GradXActivationExplainer,
+    IntegratedGradientsExplainer,
 )
 from amplify_agents.explainers.perturbation import (  # noqa: E402
-    FeatureAblation,
-    KernelShap,
-    Lime,
-    ShapleyValueSampling,
+    FeatureAblationExplainer,
+    KernelShapExplainer,
+    LimeExplainer,
+    ShapleySamplingExplainer,
 )
-from amplify_agents.explainers.self_reported import SelfExplanation, SelfTopK  # noqa: E402
+from amplify_agents.explainers.self_reported import SelfExplanationExplainer, SelfTopKExplainer  # noqa: E402
 from amplify_agents.explainers.words import split_words  # noqa: E402
 from amplify_agents.framing import Frame  # noqa: E402
 from amplify_agents.models import load_causal_lm  # noqa: E402
@@ -84,16 +84,16 @@ def build(name: str, loaded: Any, labels: tuple[str, ...], frame: Frame, args: a
     pert = {**common, "perturbations_per_eval": rows}
     gen = {**common, "max_new_tokens": args.max_new_tokens}
     table: dict[str, tuple[type, dict[str, Any]]] = {
-        "gradient_x_activation": (GradientXActivation, grad),
-        "integrated_gradients": (IntegratedGradients, {**grad, "n_steps": args.n_steps}),
-        "gradient_shap": (GradientShap, {**grad, "n_samples": args.n_steps}),
-        "deeplift": (DeepLift, {**grad, "internal_batch_size": 2 * rows}),
-        "kernel_shap": (KernelShap, {**pert, "n_samples": args.n_samples}),
-        "lime": (Lime, {**pert, "n_samples": args.n_samples}),
-        "feature_ablation": (FeatureAblation, pert),
-        "shapley_sampling": (ShapleyValueSampling, {**pert, "n_samples": args.shapley_samples}),
-        "self_topk": (SelfTopK, gen),
-        "self_exp": (SelfExplanation, gen),
+        "gradient_x_activation": (GradXActivationExplainer, grad),
+        "integrated_gradients": (IntegratedGradientsExplainer, {**grad, "n_steps": args.n_steps}),
+        "gradient_shap": (GradientShapExplainer, {**grad, "n_samples": args.n_steps}),
+        "deeplift": (DeepLiftExplainer, {**grad, "internal_batch_size": 2 * rows}),
+        "kernel_shap": (KernelShapExplainer, {**pert, "n_samples": args.n_samples}),
+        "lime": (LimeExplainer, {**pert, "n_samples": args.n_samples}),
+        "feature_ablation": (FeatureAblationExplainer, pert),
+        "shapley_sampling": (ShapleySamplingExplainer, {**pert, "n_samples": args.shapley_samples}),
+        "self_topk": (SelfTopKExplainer, gen),
+        "self_exp": (SelfExplanationExplainer, gen),
     }
     cls, kwargs = table[name]
     return cls(loaded, labels, frame, **kwargs)
@@ -117,8 +117,8 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--model", default="gemma-3-270m")
     parser.add_argument("--n", type=int, default=2, help="items (the shortest of the task)")
-    parser.add_argument("--n-samples", type=int, default=350, help="KernelShap / Lime samples")
-    parser.add_argument("--n-steps", type=int, default=50, help="IG steps and GradientShap samples")
+    parser.add_argument("--n-samples", type=int, default=350, help="KernelShapExplainer / LimeExplainer samples")
+    parser.add_argument("--n-steps", type=int, default=50, help="IG steps and GradientShapExplainer samples")
     parser.add_argument("--shapley-samples", type=int, default=2, help="Shapley sampling permutations")
     parser.add_argument("--max-new-tokens", type=int, default=32, help="self_topk / self_exp budget")
     parser.add_argument("--repeats", type=int, default=3)
@@ -164,12 +164,12 @@ def main() -> None:
             b_times.append(timed(lambda e=batched: e.explain(texts, targets)) / args.n)
             if not args.skip_unbatched:
                 u_times.append(
-                    timed(lambda e=single: [e.explain(t, y) for t, y in zip(texts, targets, strict=True)]) / args.n
+                    timed(lambda e=single: [e.explain_one(t, y) for t, y in zip(texts, targets, strict=True)]) / args.n
                 )
         results.append((name, settings_of(name, args), b_times, u_times))
         print(f"  {name}: batched {fmt(b_times)} s/example", flush=True)
 
-    # KernelShap against the bare cost of scoring the very rows it scored, 16 per pass.
+    # KernelShapExplainer against the bare cost of scoring the very rows it scored, 16 per pass.
     shap_rows: list[tuple[list[float], list[float], float]] = []
     if "kernel_shap" in args.methods:
         shap = build("kernel_shap", loaded, task.labels, frame, args, batched=True)
@@ -210,7 +210,7 @@ def main() -> None:
     if shap_rows:
         [(k_times, f_times, n_rows)] = shap_rows
         print()
-        print("| KernelShap | s/example | scoring the same rows alone (16 per pass) | rows/example | ratio | n |")
+        print("| KernelShapExplainer | s/example | scoring the same rows alone (16 per pass) | rows/example | ratio | n |")
         print("|---|---|---|---|---|---|")
         print(
             f"| n_samples={args.n_samples} | {fmt(k_times)} | {fmt(f_times)} | {n_rows:.0f} | "

@@ -76,7 +76,7 @@ def main() -> None:
     builder = DemonstrationBuilder(
         task,
         predictor=SLMPredictor(gemma, task.labels, frame),
-        explainer=GradientXActivation(gemma, task.labels, frame, k=4),
+        explainer=GradXActivationExplainer(gemma, task.labels, frame, k=4),
         store=store,
         config=BuildConfig(strategy="error", n=8, seed=args.seed),
     )

@@ -6,10 +6,10 @@ the prompt's tokens, with a Captum method applied to ``model.get_input_embedding
 (for Gemma ``model.model.embed_tokens``, whose output already carries the sqrt(hidden)
 scaling):
 
-* :class:`GradientXActivation` (``"gradient_x_activation"``): ``LayerGradientXActivation``;
-* :class:`IntegratedGradients` (``"integrated_gradients"``): ``LayerIntegratedGradients``;
-* :class:`GradientShap` (``"gradient_shap"``): GradientShap on the embedding layer's output;
-* :class:`DeepLift` (``"deeplift"``): ``LayerDeepLift``.
+* :class:`GradXActivationExplainer` (``"gradient_x_activation"``): ``LayerGradientXActivation``;
+* :class:`IntegratedGradientsExplainer` (``"integrated_gradients"``): ``LayerIntegratedGradients``;
+* :class:`GradientShapExplainer` (``"gradient_shap"``): GradientShapExplainer on the embedding layer's output;
+* :class:`DeepLiftExplainer` (``"deeplift"``): ``LayerDeepLift``.
 
 How it differs from Captum's ``LLMGradientAttribution`` (used only as a reference in the
 tests): the forward (:class:`~amplify_agents.explainers._causal.TargetLogProb`) is batched
@@ -19,7 +19,7 @@ positions.
 
 Baseline: the same prompt with the input text's tokens replaced by the pad token, so the
 instruction/template tokens are identical in input and baseline and get attribution
-exactly 0 from the baseline methods (IG, GradientShap with ``stdevs=0``, DeepLift). Scores
+exactly 0 from the baseline methods (IG, GradientShapExplainer with ``stdevs=0``, DeepLiftExplainer). Scores
 are reported for the input text's tokens only; a token that straddles the text's edge
 (Gemma's "▁Which" after "Q:" carries the template's space) counts as an input token.
 
@@ -35,8 +35,7 @@ from dataclasses import asdict
 from typing import Any, Literal
 
 import torch
-from captum.attr import GradientShap as _CaptumGradientShap
-from captum.attr import LayerDeepLift, LayerGradientXActivation, LayerIntegratedGradients
+from captum.attr import GradientShap, LayerDeepLift, LayerGradientXActivation, LayerIntegratedGradients
 
 from amplify_agents.explainers._causal import (
     CausalItem,
@@ -49,20 +48,20 @@ from amplify_agents.explainers._causal import (
     pad_id,
     seeded,
 )
-from amplify_agents.explainers.base import Explainer, TokenAttribution
+from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = [
     "CausalGradientExplainer",
-    "DeepLift",
-    "GradientShap",
-    "GradientXActivation",
-    "IntegratedGradients",
+    "DeepLiftExplainer",
+    "GradientShapExplainer",
+    "GradXActivationExplainer",
+    "IntegratedGradientsExplainer",
 ]
 
 
-class CausalGradientExplainer(Explainer):
+class CausalGradientExplainer(AttributionExplainer):
     """Base of the gradient explainers on a causal LM's input embeddings.
 
     Args:
@@ -160,7 +159,7 @@ class CausalGradientExplainer(Explainer):
         return [(summed[i, : len(it.ids)], dict(extra or {})) for i, it in enumerate(items)]
 
 
-class GradientXActivation(CausalGradientExplainer):
+class GradXActivationExplainer(CausalGradientExplainer):
     """Gradient x embedding (``LayerGradientXActivation``), no baseline: one forward + backward.
 
     Template tokens get non-zero attributions here (there is no baseline); they are
@@ -181,7 +180,7 @@ class GradientXActivation(CausalGradientExplainer):
         return out
 
 
-class IntegratedGradients(CausalGradientExplainer):
+class IntegratedGradientsExplainer(CausalGradientExplainer):
     """Integrated Gradients (``LayerIntegratedGradients``) from the pad baseline.
 
     Args:
@@ -233,8 +232,8 @@ class IntegratedGradients(CausalGradientExplainer):
         return out
 
 
-class GradientShap(CausalGradientExplainer):
-    """GradientShap on the embedding layer's output, from the pad baseline, seeded.
+class GradientShapExplainer(CausalGradientExplainer):
+    """GradientShapExplainer on the embedding layer's output, from the pad baseline, seeded.
 
     Expected gradient x (input - baseline) at ``n_samples`` random points
     ``baseline + a * (input + noise - baseline)``, ``a ~ U(0, 1)``, noise
@@ -279,7 +278,7 @@ class GradientShap(CausalGradientExplainer):
         return {"n_samples": self.n_samples, "stdevs": self.stdevs, "seed": self.seed}
 
     def _positions(self, items: list[CausalItem]) -> list[tuple[torch.Tensor, dict[str, Any]]]:
-        gs = _CaptumGradientShap(self.forward_module.forward_embeds)
+        gs = GradientShap(self.forward_module.forward_embeds)
         out = []
         for item in items:
             batch, base = self._batch([item]), self._batch([item], baseline=True)
@@ -298,15 +297,15 @@ class GradientShap(CausalGradientExplainer):
         return out
 
 
-class DeepLift(CausalGradientExplainer):
-    """DeepLift (``LayerDeepLift``) on the embedding layer, from the pad baseline.
+class DeepLiftExplainer(CausalGradientExplainer):
+    """DeepLiftExplainer (``LayerDeepLift``) on the embedding layer, from the pad baseline.
 
     Caveat: Captum's DeepLift applies its rescale rule only to ``nn.Module``
     nonlinearities it knows (ReLU, Sigmoid, Tanh, Softmax as modules ...). A Gemma-style
     decoder has none of them: GELU-tanh is its own module type, attention's softmax and
     RMSNorm are functional. On such a model the result is therefore
     gradient(input) x (input - baseline) over the embeddings, i.e. Gradient x Input
-    relative to the pad baseline, and DeepLift's summation-to-delta does not hold.
+    relative to the pad baseline, and DeepLiftExplainer's summation-to-delta does not hold.
     ``info["deeplift_rescaled_modules"]`` counts the modules that did get the rule.
     Captum's warnings about hooks on nonlinear modules are silenced.
     """
@@ -319,7 +318,7 @@ class DeepLift(CausalGradientExplainer):
         n_rescaled = sum(type(m) in SUPPORTED_NON_LINEAR for m in self.loaded.model.modules())
         dl = LayerDeepLift(self.forward_module, self.layer)
         out: list[tuple[torch.Tensor, dict[str, Any]]] = []
-        # DeepLift runs input and baseline rows in one pass: half the rows per chunk.
+        # DeepLiftExplainer runs input and baseline rows in one pass: half the rows per chunk.
         step = max(1, self.internal_batch_size // 2)
         for start in range(0, len(items), step):
             chunk = items[start : start + step]

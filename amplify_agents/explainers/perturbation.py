@@ -5,8 +5,8 @@ Each explainer scores the log-probability of the target label's tokens after the
 the input, where a perturbation removes some of the input's *words* (from
 :func:`~amplify_agents.explainers.words.split_words`, punctuation marks included):
 
-* :class:`KernelShap` (``"kernel_shap"``), :class:`Lime` (``"lime"``),
-  :class:`FeatureAblation` (``"feature_ablation"``) and :class:`ShapleyValueSampling`
+* :class:`KernelShapExplainer` (``"kernel_shap"``), :class:`LimeExplainer` (``"lime"``),
+  :class:`FeatureAblationExplainer` (``"feature_ablation"``) and :class:`ShapleySamplingExplainer`
   (``"shapley_sampling"``), all from ``captum.attr``.
 
 How a perturbation is applied (``mask``): ``"drop"`` (default) deletes the tokens of
@@ -33,10 +33,7 @@ from typing import Any, Literal
 
 import torch
 from captum._utils.models.linear_model import SkLearnLasso
-from captum.attr import FeatureAblation as _CaptumFeatureAblation
-from captum.attr import KernelShap as _CaptumKernelShap
-from captum.attr import Lime as _CaptumLime
-from captum.attr import ShapleyValueSampling as _CaptumShapley
+from captum.attr import FeatureAblation, KernelShap, Lime, ShapleyValueSampling
 
 from amplify_agents.explainers._causal import (
     CausalItem,
@@ -47,23 +44,23 @@ from amplify_agents.explainers._causal import (
     pad_id,
     seeded,
 )
-from amplify_agents.explainers.base import Explainer, TokenAttribution
+from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
 from amplify_agents.explainers.words import split_words, tokens_to_words
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = [
     "CausalPerturbationExplainer",
-    "FeatureAblation",
-    "KernelShap",
-    "Lime",
-    "ShapleyValueSampling",
+    "FeatureAblationExplainer",
+    "KernelShapExplainer",
+    "LimeExplainer",
+    "ShapleySamplingExplainer",
 ]
 
 MaskMode = Literal["drop", "pad"]
 
 
-class CausalPerturbationExplainer(Explainer):
+class CausalPerturbationExplainer(AttributionExplainer):
     """Base of the word-perturbation explainers on a causal LM.
 
     Args:
@@ -211,7 +208,7 @@ class _SampledPerturbation(CausalPerturbationExplainer):
         return {"n_samples": self.n_samples, "show_progress": False}
 
 
-class KernelShap(_SampledPerturbation):
+class KernelShapExplainer(_SampledPerturbation):
     """KernelSHAP over the input's words (``captum.attr.KernelShap``).
 
     Args:
@@ -223,15 +220,15 @@ class KernelShap(_SampledPerturbation):
     default_n_samples = 350
 
     def _method(self, forward: Any) -> Any:
-        return _CaptumKernelShap(forward)
+        return KernelShap(forward)
 
 
-class Lime(_SampledPerturbation):
+class LimeExplainer(_SampledPerturbation):
     """LIME over the input's words (``captum.attr.Lime``, Captum's default exponential
     cosine kernel), with a Lasso surrogate.
 
     Args:
-        n_samples: perturbed inputs sampled and scored (350, the KernelShap budget).
+        n_samples: perturbed inputs sampled and scored (350, the KernelShapExplainer budget).
         alpha: the Lasso's L1 weight (Captum's default 0.01). Label log-probs move by
             fractions of a nat, so a larger alpha zeroes most words.
         (other arguments: see :class:`CausalPerturbationExplainer`)
@@ -256,20 +253,20 @@ class Lime(_SampledPerturbation):
         return {**super()._method_settings(), "alpha": self.alpha}
 
     def _method(self, forward: Any) -> Any:
-        return _CaptumLime(forward, interpretable_model=SkLearnLasso(alpha=self.alpha))
+        return Lime(forward, interpretable_model=SkLearnLasso(alpha=self.alpha))
 
 
-class FeatureAblation(CausalPerturbationExplainer):
+class FeatureAblationExplainer(CausalPerturbationExplainer):
     """Leave-one-word-out (``captum.attr.FeatureAblation``): score(input) - score(input
     without the word); one forward row per word plus one. Deterministic."""
 
     name = "feature_ablation"
 
     def _method(self, forward: Any) -> Any:
-        return _CaptumFeatureAblation(forward)
+        return FeatureAblation(forward)
 
 
-class ShapleyValueSampling(_SampledPerturbation):
+class ShapleySamplingExplainer(_SampledPerturbation):
     """Shapley values by permutation sampling (``captum.attr.ShapleyValueSampling``).
 
     Args:
@@ -282,4 +279,4 @@ class ShapleyValueSampling(_SampledPerturbation):
     default_n_samples = 25
 
     def _method(self, forward: Any) -> Any:
-        return _CaptumShapley(forward)
+        return ShapleyValueSampling(forward)

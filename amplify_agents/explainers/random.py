@@ -16,13 +16,13 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from amplify_agents.explainers.base import Explainer, TokenAttribution
+from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
 from amplify_agents.explainers.words import DEFAULT_STOPWORDS, split_words
 
 __all__ = ["RandomExplainer"]
 
 
-class RandomExplainer(Explainer):
+class RandomExplainer(AttributionExplainer):
     """Random keywords ("random"): each word of the input gets a seeded random score in (0, 1].
 
     Args:

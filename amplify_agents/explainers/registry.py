@@ -40,6 +40,7 @@ __all__ = [
     "ExplainerInfo",
     "create_explainer",
     "create_proxy",
+    "explainer_class",
     "explainer_family",
     "explainer_names",
 ]
@@ -53,21 +54,36 @@ class ExplainerInfo:
 
     name: str
     module: str
+    class_name: str
     family: Family
 
 
-def _entries(module: str, family: Family, *names: str) -> dict[str, ExplainerInfo]:
-    return {n: ExplainerInfo(n, f"amplify_agents.explainers.{module}", family) for n in names}
+def _entry(name: str, module: str, class_name: str, family: Family) -> tuple[str, ExplainerInfo]:
+    return name, ExplainerInfo(name, f"amplify_agents.explainers.{module}", class_name, family)
 
 
-EXPLAINERS: dict[str, ExplainerInfo] = {
-    **_entries("gradient", "proxy", "grad", "grad_x_input", "contrastive_grad", "contrastive_grad_x_input"),
-    **_entries("captum_layer", "slm", "gradient_x_activation", "integrated_gradients", "gradient_shap", "deeplift"),
-    **_entries("perturbation", "slm", "kernel_shap", "lime", "feature_ablation", "shapley_sampling"),
-    **_entries("self_reported", "slm", "self_topk", "self_exp"),
-    **_entries("random", "none", "random"),
-}
-"""Every explainer name, with its module and family."""
+# An explicit name -> class table (by module and class name, so that creating one explainer
+# imports only its own module: the Captum and transformers imports are heavy).
+EXPLAINERS: dict[str, ExplainerInfo] = dict(
+    [
+        _entry("grad", "gradient", "GradientExplainer", "proxy"),
+        _entry("grad_x_input", "gradient", "GradXInputExplainer", "proxy"),
+        _entry("contrastive_grad", "gradient", "ContrastiveGradientExplainer", "proxy"),
+        _entry("contrastive_grad_x_input", "gradient", "ContrastiveGradXInputExplainer", "proxy"),
+        _entry("gradient_x_activation", "captum_layer", "GradXActivationExplainer", "slm"),
+        _entry("integrated_gradients", "captum_layer", "IntegratedGradientsExplainer", "slm"),
+        _entry("gradient_shap", "captum_layer", "GradientShapExplainer", "slm"),
+        _entry("deeplift", "captum_layer", "DeepLiftExplainer", "slm"),
+        _entry("kernel_shap", "perturbation", "KernelShapExplainer", "slm"),
+        _entry("lime", "perturbation", "LimeExplainer", "slm"),
+        _entry("feature_ablation", "perturbation", "FeatureAblationExplainer", "slm"),
+        _entry("shapley_sampling", "perturbation", "ShapleySamplingExplainer", "slm"),
+        _entry("self_topk", "self_reported", "SelfTopKExplainer", "slm"),
+        _entry("self_exp", "self_reported", "SelfExplanationExplainer", "slm"),
+        _entry("random", "random", "RandomExplainer", "none"),
+    ]
+)
+"""Every explainer name, with its module, class and family."""
 
 DEFAULT_PROXY_MODEL = "all-MiniLM-L6-v2"
 
@@ -89,16 +105,19 @@ def _info(name: str) -> ExplainerInfo:
         raise ValueError(f"Unknown explainer {name!r}. Valid names: {', '.join(EXPLAINERS)}.") from None
 
 
-def _explainer_class(info: ExplainerInfo) -> type[Explainer]:
-    """The class in ``info.module`` whose ``name`` attribute is ``info.name``."""
+def explainer_class(name: str) -> type[Explainer]:
+    """The class of the explainer called ``name`` (imports its module; ValueError for an unknown name)."""
+    info = _info(name)
     try:
         module = importlib.import_module(info.module)
     except ImportError as exc:
         raise ValueError(f"Explainer {info.name!r} is not available: importing {info.module} failed ({exc}).") from exc
-    for _, obj in inspect.getmembers(module, inspect.isclass):
-        if issubclass(obj, Explainer) and getattr(obj, "name", None) == info.name and not inspect.isabstract(obj):
-            return obj
-    raise ValueError(f"Explainer {info.name!r}: {info.module} defines no Explainer class with that name.")
+    cls = getattr(module, info.class_name)
+    if not (isinstance(cls, type) and issubclass(cls, Explainer) and cls.name == info.name):
+        raise TypeError(
+            f"Registry entry {info.name!r} names {info.module}.{info.class_name}, which is not that explainer."
+        )
+    return cls
 
 
 def create_proxy(
@@ -179,7 +198,7 @@ def create_explainer(
         ValueError: an unknown name, a missing model, or a setting the explainer does not take.
     """
     info = _info(name)
-    cls = _explainer_class(info)
+    cls = explainer_class(name)
     seed = settings.pop("seed", None)
     proxy_settings = {
         key: settings.pop(key)

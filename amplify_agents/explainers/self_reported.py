@@ -28,13 +28,13 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 
 from amplify_agents.errors import ExplanationError
 from amplify_agents.explainers._causal import check_labels, context_length, seeded
-from amplify_agents.explainers.base import Explainer, TokenAttribution
+from amplify_agents.explainers.base import SelfReport, SelfReportedExplainer
 from amplify_agents.explainers.words import is_punctuation, split_words
 from amplify_agents.framing import Frame
 from amplify_agents.models.generation import GenerationSettings, cut_at_stops
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["SelfExplanation", "SelfTopK", "parse_keywords"]
+__all__ = ["SelfExplanationExplainer", "SelfTopKExplainer", "parse_keywords"]
 
 DEFAULT_TOPK_TEMPLATE = "{prompt}{answer}\nThe {k} most important keywords in the question for this answer are:"
 DEFAULT_EXP_TEMPLATE = "{prompt}{answer}\nExplanation of this answer in {p} steps, one sentence per step:\n"
@@ -75,7 +75,7 @@ def parse_keywords(generated: str, text: str) -> tuple[list[str], list[str]]:
     return kept, dropped
 
 
-class _SelfReported(Explainer):
+class _SelfReported(SelfReportedExplainer):
     """Shared constructor, prompt checks and generation of the self-reported explainers.
 
     A subclass sets ``default_template`` and ``default_max_new_tokens``: the values used
@@ -194,7 +194,7 @@ class _StopOnText(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
-class SelfTopK(_SelfReported):
+class SelfTopKExplainer(_SelfReported):
     """The LM names the k words of the input most important for the gold answer (``self_topk``).
 
     Prompt: ``template`` with ``{prompt}`` (the frame-rendered input, ending with the
@@ -235,35 +235,26 @@ class SelfTopK(_SelfReported):
         """The prompt that asks for the keywords of ``text`` given ``target``."""
         return self.template.format(k=self.k, **self._fields(text, target))
 
-    def _attribute(self, texts: list[str], targets: list[str]) -> list[TokenAttribution]:
+    def _report(self, texts: list[str], targets: list[str]) -> list[SelfReport]:
         prompts = [self.build_prompt(t, y) for t, y in zip(texts, targets, strict=True)]
         # A base model that has listed its words tends to repeat the request line: stop there.
         echo = prompts[0].rstrip().rsplit("\n", 1)[-1].strip()[:20]
         out = []
         for text, generated in zip(texts, self._generate(prompts, [echo] if echo else []), strict=True):
             kept, dropped = parse_keywords(generated, text)
-            named = len(kept) + len(dropped)
             # Input words that the explainer's settings never allow as keywords.
             unusable = [w for w in kept if w.lower() in self.stopwords]
-            kept = [w for w in kept if w.lower() not in self.stopwords][: self.k]
-            rank = {w.lower(): i for i, w in enumerate(kept)}
-            tokens, scores, offsets = [], [], []
-            for w in split_words(text):  # every word gets a score: its rank if kept, else 0
-                i = rank.get(w.text.lower())
-                tokens.append(w.text)
-                scores.append(0.0 if i is None else (len(kept) - i) / len(kept))
-                offsets.append((w.start, w.end))
             info = {
                 "generated": generated,
-                "n_named": named,
+                "n_named": len(kept) + len(dropped),
                 "dropped": {"count": len(dropped), "words": dropped},
                 "stopwords_removed": unusable,
             }
-            out.append(TokenAttribution(tokens, scores, offsets, keywords=kept, info=info))
+            out.append(SelfReport(keywords=[w for w in kept if w.lower() not in self.stopwords], info=info))
         return out
 
 
-class SelfExplanation(_SelfReported):
+class SelfExplanationExplainer(_SelfReported):
     """The LM writes a p-step explanation of the gold answer (``self_exp``, Ph-CoT).
 
     Prompt: ``template`` with ``{prompt}``, ``{answer}``, ``{label}`` and ``{p}``, then
@@ -282,8 +273,8 @@ class SelfExplanation(_SelfReported):
         primer: text the continuation starts from (part of the kept text).
         max_new_tokens: generation budget (default 96: about p sentences).
         do_sample / temperature / top_p / num_beams / seed / max_length: as for
-            :class:`SelfTopK` (default greedy, as in the papers' released code).
-        (``loaded``, ``labels``, ``frame``, ``template``, ``**kwargs``: as for :class:`SelfTopK`)
+            :class:`SelfTopKExplainer` (default greedy, as in the papers' released code).
+        (``loaded``, ``labels``, ``frame``, ``template``, ``**kwargs``: as for :class:`SelfTopKExplainer`)
     """
 
     name = "self_exp"
@@ -313,7 +304,7 @@ class SelfExplanation(_SelfReported):
         """The prompt that asks for the explanation of ``target`` for ``text`` (primer included)."""
         return self.template.format(p=self.p, **self._fields(text, target)) + self.primer
 
-    def _attribute(self, texts: list[str], targets: list[str]) -> list[TokenAttribution]:
+    def _report(self, texts: list[str], targets: list[str]) -> list[SelfReport]:
         prompts = [self.build_prompt(t, y) for t, y in zip(texts, targets, strict=True)]
         out = []
         for generated in self._generate(prompts, [f"Step {self.p + 1}"]):
@@ -321,8 +312,5 @@ class SelfExplanation(_SelfReported):
             body = re.sub(r"(Step \d+:)[ \t]*\n\s*", r"\1 ", generated).strip()
             body = re.sub(r"\s*Step \d+:\s*$", "", body)  # a step announced but not written
             text = f"{self.primer} {body}".strip() if body else ""
-            info = {"generated": generated}
-            # keywords=[]: no word ranking for a text explanation (the base class would
-            # otherwise rank the all-zero word scores and return the first words).
-            out.append(TokenAttribution([], [], [], generated_text=text, keywords=[], info=info))
+            out.append(SelfReport(generated_text=text, info={"generated": generated}))
         return out

@@ -202,17 +202,17 @@ def test_build_killed_midway_resumes_to_exactly_the_expected_ids(tmp_path, bigbe
 @pytest.mark.parametrize("family", ["self_gradient", "self_perturbation", "self_topk", "self_exp"])
 def test_self_amplify_families_build_through_the_same_builder(tmp_path, sports, slm_predictor, gemma, family) -> None:
     from amplify_agents.explainers.captum_layer import GradientXActivation
-    from amplify_agents.explainers.perturbation import FeatureAblation
-    from amplify_agents.explainers.self_reported import SelfExplanation, SelfTopK
+    from amplify_agents.explainers.perturbation import FeatureAblationExplainer
+    from amplify_agents.explainers.self_reported import SelfExplanationExplainer, SelfTopKExplainer
     from amplify_agents.rationales import P_STEP, SELF_TOPK
 
     task, pool = sports
     frame = Frame.from_task(task)
     explainer = {
-        "self_gradient": lambda: GradientXActivation(gemma, task.labels, frame, k=3),
-        "self_perturbation": lambda: FeatureAblation(gemma, task.labels, frame, k=3),
-        "self_topk": lambda: SelfTopK(gemma, task.labels, frame, k=3),
-        "self_exp": lambda: SelfExplanation(gemma, task.labels, frame),
+        "self_gradient": lambda: GradXActivationExplainer(gemma, task.labels, frame, k=3),
+        "self_perturbation": lambda: FeatureAblationExplainer(gemma, task.labels, frame, k=3),
+        "self_topk": lambda: SelfTopKExplainer(gemma, task.labels, frame, k=3),
+        "self_exp": lambda: SelfExplanationExplainer(gemma, task.labels, frame),
     }[family]()
     store = _store(tmp_path)
     cfg = BuildConfig(strategy="success", n=2, seed=0)

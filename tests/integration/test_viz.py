@@ -20,7 +20,7 @@ TEXT = 'Tom Brady threw a <b>touchdown</b> & the "crowd" cheered.\nThen he score
 
 @pytest.fixture(scope="module")
 def explanation() -> Explanation:
-    return RandomExplainer(k=3, seed=1).explain(TEXT, "plausible")
+    return RandomExplainer(k=3, seed=1).explain_one(TEXT, "plausible")
 
 
 def _signed(exp: Explanation) -> Explanation:
@@ -65,7 +65,7 @@ def test_png_opens_with_expected_size_and_is_not_blank(tmp_path: Path, explanati
     reddish = (rgb[..., 0] - rgb[..., 2] > 0.3).sum()
     bluish = (rgb[..., 2] - rgb[..., 0] > 0.3).sum()
     assert reddish > 100 and bluish > 100  # both colours of the heat-map are drawn
-    longer = explanation_png(RandomExplainer(k=3).explain(" ".join([TEXT] * 6), "plausible"), tmp_path / "long.png")
+    longer = explanation_png(RandomExplainer(k=3).explain_one(" ".join([TEXT] * 6), "plausible"), tmp_path / "long.png")
     assert imread(longer).shape[0] > height  # more lines, taller image, same width
     assert imread(longer).shape[1] == 800
 

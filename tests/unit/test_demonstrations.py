@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from amplify_agents.demonstrations import Demonstration
+from amplify_agents.demonstrations import DemoKeys, Demonstration
 
 
 def make_demo(**overrides: object) -> Demonstration:
@@ -147,7 +147,7 @@ def test_from_dict_refuses_unknown_keys_and_edited_records() -> None:
 def test_to_example_keys() -> None:
     demo = make_demo()
     assert demo.to_example() == {"input": demo.input, "rationale": demo.rationale, "answer": "(a)"}
-    assert demo.to_example(input_key="question", rationale_key="why", answer_key="label") == {
+    assert demo.to_example(DemoKeys(input="question", rationale="why", answer="label")) == {
         "question": demo.input,
         "why": demo.rationale,
         "label": "(a)",

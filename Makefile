@@ -34,6 +34,7 @@ test: $(TEST_STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check amplify_agents tests examples benchmarks
+	$(BIN)/mypy amplify_agents
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_scoring.py

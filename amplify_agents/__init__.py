@@ -78,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "select": "amplify_agents.selection",
     "RationaleTemplate": "amplify_agents.rationales",
     "write_demonstration": "amplify_agents.rationales",
+    "get_template": "amplify_agents.rationales",
     "BuildConfig": "amplify_agents.builder",
     "BuildReport": "amplify_agents.builder",
     "DemonstrationBuilder": "amplify_agents.builder",
@@ -85,7 +86,10 @@ _EXPORTS: dict[str, str] = {
     "DemoKeys": "amplify_agents.demonstrations",
     # store, selector, prompts
     "RationaleStore": "amplify_agents.stores",
+    "default_embeddings": "amplify_agents.stores",
     "AmplifyExampleSelector": "amplify_agents.selectors",
+    "RetrievalSettings": "amplify_agents.selectors",
+    "TokenBudget": "amplify_agents.selectors",
     "build_text_prompt": "amplify_agents.prompts",
     "build_chat_messages": "amplify_agents.prompts",
     "few_shot_text_template": "amplify_agents.prompts",
@@ -96,6 +100,8 @@ _EXPORTS: dict[str, str] = {
     "create_amplify_chatbot": "amplify_agents.chains",
     "create_amplify_rag_chain": "amplify_agents.chains",
     "create_plain_rag_chain": "amplify_agents.chains",
+    "LabelScoringLLM": "amplify_agents.chains",
+    "RouteSettings": "amplify_agents.chains",
     # feedback, improvement, pictures
     "FeedbackLog": "amplify_agents.feedback",
     "ImproveConfig": "amplify_agents.improve",

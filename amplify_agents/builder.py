@@ -166,7 +166,7 @@ class DemonstrationBuilder:
         self.config = config
         self.template = template_for(explainer, config.template)
         loaded = getattr(explainer, "loaded", None)
-        self.model_id = model_id or (loaded.name if loaded is not None else getattr(predictor, "model_id", ""))
+        self.model_id: str = model_id or str(loaded.name if loaded is not None else getattr(predictor, "model_id", ""))
         self.progress = progress
         self.on_batch_stored = on_batch_stored
         self.metadata = dict(metadata or {})

@@ -16,10 +16,27 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["DemoKeys", "Demonstration", "STRATEGIES", "utc_now"]
+__all__ = ["DemoKeys", "Demonstration", "JSON_FIELDS", "STRATEGIES", "TEXT_FIELDS", "utc_now"]
 
 STRATEGIES: tuple[str, ...] = ("error", "success", "h-mcs", "l-mcs", "f-exp", "random", "manual")
 """Selection strategies of the papers (plus ``manual``); others are accepted but not checked."""
+
+TEXT_FIELDS: tuple[str, ...] = (
+    "input",
+    "label",
+    "rationale",
+    "task",
+    "explainer",
+    "model_id",
+    "strategy",
+    "template_id",
+    "example_id",
+    "created_at",
+)
+"""The fields of a :class:`Demonstration` that hold a string."""
+
+JSON_FIELDS: tuple[str, ...] = ("keywords", "explainer_settings", "scores", "extra")
+"""The fields that hold a list or dict of JSON values."""
 
 _ID_LENGTH = 32  # hex characters of the SHA-256: 128 bits, ample for a store of demos
 
@@ -113,18 +130,7 @@ class Demonstration:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in (
-            "input",
-            "label",
-            "rationale",
-            "task",
-            "explainer",
-            "model_id",
-            "strategy",
-            "template_id",
-            "example_id",
-            "created_at",
-        ):
+        for name in TEXT_FIELDS:
             value = getattr(self, name)
             if not isinstance(value, str):
                 raise TypeError(f"Demonstration.{name} must be a str, got {type(value).__name__}.")

@@ -50,7 +50,7 @@ from amplify_agents.models.loading import LoadedModel
 from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import RationaleTemplate
 from amplify_agents.selection import Prediction, TargetPredictor, round_robin, select
-from amplify_agents.selectors import AmplifyExampleSelector
+from amplify_agents.selectors import AmplifyExampleSelector, RetrievalSettings
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Example, Task
 
@@ -249,7 +249,8 @@ class ImproveConfig:
         min_delta: an improvement must exceed this to count.
         seed: orders ties in the selection of errors (round r uses ``seed + r``).
         template: rationale template (default: the explainer family's own).
-        selector_options: extra :class:`AmplifyExampleSelector` options (mmr, mcs_weight, ...).
+        retrieval: how the selector ranks demonstrations with ``demo_setting="retrieved"``
+            (:class:`~amplify_agents.selectors.RetrievalSettings`: MMR, MCS weight, ...).
         on_overlap: "skip" validation items that are test items, or "raise" DataLeakageError.
         keep_best: at the end, delete what was added after the best round (when the last was not the best).
         batch_size: rows per forward pass when scoring labels.
@@ -264,7 +265,7 @@ class ImproveConfig:
     min_delta: float = 0.0
     seed: int = 0
     template: str | RationaleTemplate | None = None
-    selector_options: Mapping[str, Any] = field(default_factory=dict)
+    retrieval: RetrievalSettings = RetrievalSettings()
     on_overlap: Literal["skip", "raise"] = "skip"
     keep_best: bool = False
     batch_size: int = 16
@@ -281,8 +282,6 @@ class ImproveConfig:
         for name in ("rounds", "n_per_round", "k", "patience"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}.")
-        # A private copy: the frozen config must not change when the caller's dict does.
-        object.__setattr__(self, "selector_options", dict(self.selector_options))
 
     def recorded(self) -> dict[str, Any]:
         """The settings an :class:`ImproveHistory` records."""
@@ -340,19 +339,13 @@ def improve_store(
     history = ImproveHistory(
         task=task.name,
         store=store.name,
-        settings={
-            **config.recorded(),
-            "explainer": explainer.name,
-            "model": target.model_name,
-            "n_validation": len(val_examples),
-            "n_test": len(test_examples),
-        },
+        settings={**config.recorded(), "explainer": explainer.name, "model": target.model_name},
         guarded_items=guarded,
     )
+    history.settings.update(n_validation=len(val_examples), n_test=len(test_examples))
     if test_examples:
-        history.store_test_overlap = sum(
-            guard.covers(d.example_id, d.input) for d in store.list(where={"task": task.name})
-        )
+        stored = store.list(where={"task": task.name})
+        history.store_test_overlap = sum(guard.covers(d.example_id, d.input) for d in stored)
         if history.store_test_overlap:
             log.warning("The store already holds %d demonstration(s) of test items.", history.store_test_overlap)
 
@@ -470,7 +463,7 @@ def _evaluate(run: _Round, examples: list[Example]) -> list[Prediction]:
             demos: list[Demonstration] = []
         elif run.config.demo_setting == "retrieved":
             selector = AmplifyExampleSelector(
-                store, k=k, task=task.name, where=_not_self(ex), frame=run.frame, **run.config.selector_options
+                store, k=k, task=task.name, where=_not_self(ex), frame=run.frame, retrieval=run.config.retrieval
             )
             demos = selector.select_demonstrations(ex.input)
         else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.embeddings import Embeddings
@@ -29,9 +30,56 @@ from amplify_agents.rationales import RationaleTemplate, template_for, write_dem
 from amplify_agents.selection import round_robin
 from amplify_agents.stores import RationaleStore
 
-__all__ = ["AmplifyExampleSelector"]
+__all__ = ["AmplifyExampleSelector", "RetrievalSettings", "TokenBudget"]
 
 TokenCounter = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """How the selector ranks candidate demonstrations for a query.
+
+    Attributes:
+        mmr: pick diverse demonstrations by maximal marginal relevance (filters still apply).
+        fetch_k: candidates fetched for MMR, balance and dedup (default ``4 * k``).
+        lambda_mult: MMR's trade-off, 1 = pure similarity, 0 = maximum diversity.
+        balance_labels: take labels in turn among the ranked candidates (default on).
+        mcs_weight: rank by ``(1 - w) * similarity + w * MCS`` (demos without MCS count as 0).
+        dedup_threshold: drop a candidate whose word-set Jaccard similarity to an already
+            chosen input is at least this (1.0 drops only exact duplicates; None keeps all).
+    """
+
+    mmr: bool = False
+    fetch_k: int | None = None
+    lambda_mult: float = 0.5
+    balance_labels: bool = True
+    mcs_weight: float = 0.0
+    dedup_threshold: float | None = 0.9
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.mcs_weight <= 1.0:
+            raise ValueError(f"mcs_weight must be between 0 and 1, got {self.mcs_weight}.")
+
+    @property
+    def needs_candidates(self) -> bool:
+        """True when more than k candidates must be fetched (balance, MCS re-ranking or dedup)."""
+        return self.balance_labels or self.mcs_weight > 0 or self.dedup_threshold is not None
+
+
+@dataclass(frozen=True)
+class TokenBudget:
+    """A token budget for the whole rendered prompt, counted with the target model's tokenizer.
+
+    The lowest-ranked demonstrations are dropped until the prompt fits.
+    """
+
+    max_tokens: int
+    count: TokenCounter
+
+    @classmethod
+    def from_tokenizer(cls, max_tokens: int, tokenizer: Any) -> TokenBudget:
+        """A budget counted by a Hugging Face tokenizer (e.g. ``loaded.tokenizer``)."""
+        return cls(max_tokens, lambda text: len(tokenizer(text)["input_ids"]))
 
 
 class AmplifyExampleSelector(BaseExampleSelector):
@@ -44,17 +92,9 @@ class AmplifyExampleSelector(BaseExampleSelector):
         keys: names of the input/rationale/answer keys of the returned dicts.
         task / explainer / strategy: keep only demonstrations with these metadata values.
         where: any other Chroma metadata filter (combined with the above by ``$and``).
-        mmr: pick diverse demonstrations by maximal marginal relevance (the filter applies).
-        fetch_k: candidates fetched for MMR, balance and dedup (default ``4 * k``).
-        lambda_mult: MMR's trade-off, 1 = pure similarity, 0 = maximum diversity.
-        balance_labels: take labels in turn among the ranked candidates (default on).
-        mcs_weight: rank by ``(1 - w) * similarity + w * MCS`` (demos without MCS count as 0).
-        dedup_threshold: drop a candidate whose word-set Jaccard similarity to an already
-            chosen input is at least this (1.0 drops only exact duplicates; None keeps all).
-        max_tokens: token budget of the whole rendered prompt; the lowest-ranked demos are
-            dropped until it fits. Needs ``token_counter`` (or ``tokenizer``).
-        tokenizer: a Hugging Face tokenizer of the target model, used to count tokens.
-        token_counter: any ``str -> int`` token count (overrides ``tokenizer``).
+        retrieval: how candidates are ranked: MMR, label balance, MCS weight, dedup
+            (:class:`RetrievalSettings`).
+        budget: a :class:`TokenBudget` for the whole rendered prompt (None: no budget).
         frame: how the prompt is laid out when the budget is measured.
         explainer / template: used by :meth:`add_example` to write a missing rationale (the
             template defaults to the explainer family's own, as in the builder).
@@ -76,24 +116,13 @@ class AmplifyExampleSelector(BaseExampleSelector):
         explainer: Explainer | str | None = None,
         strategy: str | None = None,
         where: Mapping[str, Any] | None = None,
-        mmr: bool = False,
-        fetch_k: int | None = None,
-        lambda_mult: float = 0.5,
-        balance_labels: bool = True,
-        mcs_weight: float = 0.0,
-        dedup_threshold: float | None = 0.9,
-        max_tokens: int | None = None,
-        tokenizer: Any = None,
-        token_counter: TokenCounter | None = None,
+        retrieval: RetrievalSettings = RetrievalSettings(),
+        budget: TokenBudget | None = None,
         frame: Frame = Frame(),
         template: str | RationaleTemplate | None = None,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
-        if not 0.0 <= mcs_weight <= 1.0:
-            raise ValueError(f"mcs_weight must be between 0 and 1, got {mcs_weight}.")
-        if max_tokens is not None and token_counter is None and tokenizer is None:
-            raise ValueError("max_tokens needs the target model's tokenizer: pass tokenizer= or token_counter=.")
         self.store = store
         self.k = k
         self.input_key = input_key
@@ -102,16 +131,9 @@ class AmplifyExampleSelector(BaseExampleSelector):
         explainer_name = explainer.name if isinstance(explainer, Explainer) else explainer
         self.where = _combine_filters(where, task=task, explainer=explainer_name, strategy=strategy)
         self.task = task
-        self.mmr = mmr
-        self.fetch_k = fetch_k or 4 * k
-        self.lambda_mult = lambda_mult
-        self.balance_labels = balance_labels
-        self.mcs_weight = mcs_weight
-        self.dedup_threshold = dedup_threshold
-        self.max_tokens = max_tokens
-        if token_counter is None and tokenizer is not None:
-            token_counter = lambda text: len(tokenizer(text)["input_ids"])  # noqa: E731
-        self.token_counter = token_counter
+        self.retrieval = retrieval
+        self.fetch_k = retrieval.fetch_k or 4 * k
+        self.budget = budget
         self.frame = frame
         self.template = template_for(self.explainer or "", template)
 
@@ -160,37 +182,36 @@ class AmplifyExampleSelector(BaseExampleSelector):
 
     def select_demonstrations(self, query: str) -> list[Demonstration]:
         """Like :meth:`select_examples`, returning :class:`Demonstration` objects."""
-        need_more = self.balance_labels or self.mcs_weight > 0 or self.dedup_threshold is not None
-        n_candidates = self.fetch_k if need_more else self.k
-        if self.mmr:
+        opts = self.retrieval
+        n_candidates = self.fetch_k if opts.needs_candidates else self.k
+        if opts.mmr:
             demos = self.store.mmr(
                 query,
                 k=min(n_candidates, self.fetch_k),
                 fetch_k=max(self.fetch_k, 2 * n_candidates),
-                lambda_mult=self.lambda_mult,
+                lambda_mult=opts.lambda_mult,
                 where=self.where,
             )
             ranked = demos  # MMR order is already the ranking
         else:
             pairs = self.store.search(query, k=n_candidates, where=self.where)
-            if self.mcs_weight > 0:
-                w = self.mcs_weight
+            if opts.mcs_weight > 0:
+                w = opts.mcs_weight
                 pairs = sorted(pairs, key=lambda p: -((1 - w) * p[1] + w * _mcs(p[0])))
             ranked = [d for d, _ in pairs]
-        if self.dedup_threshold is not None:
-            ranked = _dedup(ranked, self.dedup_threshold)
-        chosen = _balance(ranked, self.k) if self.balance_labels else ranked[: self.k]
-        if self.max_tokens is not None:
-            chosen = self._fit_budget(query, chosen)
+        if opts.dedup_threshold is not None:
+            ranked = _dedup(ranked, opts.dedup_threshold)
+        chosen = _balance(ranked, self.k) if opts.balance_labels else ranked[: self.k]
+        if self.budget is not None:
+            chosen = self._fit_budget(query, chosen, self.budget)
         return chosen
 
-    def _fit_budget(self, query: str, demos: list[Demonstration]) -> list[Demonstration]:
-        assert self.token_counter is not None and self.max_tokens is not None
+    def _fit_budget(self, query: str, demos: list[Demonstration], budget: TokenBudget) -> list[Demonstration]:
         kept = list(demos)
         while kept:
             examples = [d.to_example(self.keys, with_id=True) for d in kept]
             prompt = build_text_prompt(query, examples, self.frame, keys=self.keys)
-            if self.token_counter(prompt) <= self.max_tokens:
+            if budget.count(prompt) <= budget.max_tokens:
                 break
             kept.pop()  # the lowest-ranked demo goes first
         return kept

@@ -18,10 +18,7 @@ import time
 from _common import add_common_args, build_demo_store, load_bigbench_task, pick_queries, store_directory
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 
-from amplify_agents.chains import LabelScoringLLM, create_amplify_chain
-from amplify_agents.framing import Frame
-from amplify_agents.models import load_causal_lm
-from amplify_agents.selectors import AmplifyExampleSelector
+from amplify_agents import AmplifyExampleSelector, Frame, LabelScoringLLM, create_amplify_chain, load_causal_lm
 
 
 def main() -> None:

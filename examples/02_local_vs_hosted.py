@@ -24,10 +24,7 @@ import time
 from _common import add_common_args, build_demo_store, load_bigbench_task, pick_queries, store_directory
 from langchain_openai import ChatOpenAI
 
-from amplify_agents.chains import AmplifyResult, create_amplify_chain
-from amplify_agents.framing import Frame
-from amplify_agents.models import load_causal_lm
-from amplify_agents.selectors import AmplifyExampleSelector
+from amplify_agents import AmplifyExampleSelector, AmplifyResult, Frame, create_amplify_chain, load_causal_lm
 from amplify_agents.serving import serve
 
 

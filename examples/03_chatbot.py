@@ -21,10 +21,7 @@ import warnings
 from _common import add_common_args, build_demo_store, load_bigbench_task, pick_queries, store_directory
 from langchain_core._api import LangChainDeprecationWarning
 
-from amplify_agents.chains import create_amplify_chatbot
-from amplify_agents.framing import Frame
-from amplify_agents.models import load_causal_lm
-from amplify_agents.selectors import AmplifyExampleSelector
+from amplify_agents import AmplifyExampleSelector, Frame, create_amplify_chatbot, load_causal_lm
 
 # RunnableWithMessageHistory and InMemoryChatMessageHistory are deprecated in langchain-core 1.x
 # in favour of LangGraph persistence; they still work, and this example is about them.

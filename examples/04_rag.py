@@ -17,11 +17,14 @@ import argparse
 from _common import add_common_args, build_demo_store, load_bigbench_task, store_directory
 from langchain_chroma import Chroma
 
-from amplify_agents.chains import create_amplify_rag_chain, create_plain_rag_chain
-from amplify_agents.framing import Frame
-from amplify_agents.models import load_causal_lm
-from amplify_agents.selectors import AmplifyExampleSelector
-from amplify_agents.stores import default_embeddings
+from amplify_agents import (
+    AmplifyExampleSelector,
+    Frame,
+    create_amplify_rag_chain,
+    create_plain_rag_chain,
+    default_embeddings,
+    load_causal_lm,
+)
 
 # Queries of sports_understanding, with the facts a retriever would need to answer them.
 QUERIES = [

@@ -21,10 +21,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from amplify_agents.demonstrations import Demonstration  # noqa: E402
-from amplify_agents.rationales import get_template  # noqa: E402
-from amplify_agents.stores import RationaleStore  # noqa: E402
-from amplify_agents.tasks import Example, Task, load_task  # noqa: E402
+from amplify_agents import Demonstration, Example, RationaleStore, Task, get_template, load_task  # noqa: E402
 
 __all__ = [
     "add_common_args",

@@ -32,6 +32,7 @@ from amplify_agents import (  # noqa: E402
     BuildConfig,
     DemonstrationBuilder,
     Frame,
+    GradXActivationExplainer,
     LocalBackend,
     PromptStyle,
     RationaleStore,
@@ -40,7 +41,6 @@ from amplify_agents import (  # noqa: E402
     load_causal_lm,
     load_task,
 )
-from amplify_agents.explainers.captum_layer import GradientXActivation  # noqa: E402
 
 DEFAULT_TASK = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench" / "sports_understanding"
 

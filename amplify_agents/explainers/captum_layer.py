@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any, Literal
 
 import torch
@@ -42,13 +41,13 @@ from amplify_agents.explainers._causal import (
     RowBatch,
     TargetLogProb,
     check_labels,
-    context_length,
     encode_item,
     make_rows,
     pad_id,
     seeded,
 )
 from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
+from amplify_agents.explainers.slm import SLMExplainer
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
 
@@ -61,7 +60,7 @@ __all__ = [
 ]
 
 
-class CausalGradientExplainer(AttributionExplainer):
+class CausalGradientExplainer(SLMExplainer, AttributionExplainer):
     """Base of the gradient explainers on a causal LM's input embeddings.
 
     Args:
@@ -89,24 +88,15 @@ class CausalGradientExplainer(AttributionExplainer):
         max_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if not labels:
-            raise ValueError("labels is empty: pass the task's label space.")
-        self.loaded = loaded
-        self.labels = tuple(labels)
-        self.frame = frame
+        super().__init__(loaded, labels, frame, max_length=max_length, **kwargs)
         self.internal_batch_size = internal_batch_size
-        self.max_length = max_length or context_length(loaded)
         self.forward_module = TargetLogProb(loaded)
         self.layer = loaded.model.get_input_embeddings()
         self.pad_id = pad_id(loaded)
 
     # ----------------------------------------------------------------- plumbing
-    def _check_targets(self, targets: list[str]) -> None:
-        check_labels(targets, self.labels)
-
     def _extra_settings(self) -> dict[str, Any]:
-        return {"model": self.loaded.name, "frame": asdict(self.frame), **self._method_settings()}
+        return {**super()._extra_settings(), **self._method_settings()}
 
     def _method_settings(self) -> dict[str, Any]:
         return {}

@@ -28,7 +28,6 @@ Every input is explained with the same seed, so batching does not change results
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
 from typing import Any, Literal
 
 import torch
@@ -38,13 +37,12 @@ from captum.attr import FeatureAblation, KernelShap, Lime, ShapleyValueSampling
 from amplify_agents.explainers._causal import (
     CausalItem,
     RowScorer,
-    check_labels,
-    context_length,
     encode_item,
     pad_id,
     seeded,
 )
 from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
+from amplify_agents.explainers.slm import SLMExplainer
 from amplify_agents.explainers.words import split_words, tokens_to_words
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
@@ -60,7 +58,7 @@ __all__ = [
 MaskMode = Literal["drop", "pad"]
 
 
-class CausalPerturbationExplainer(AttributionExplainer):
+class CausalPerturbationExplainer(SLMExplainer, AttributionExplainer):
     """Base of the word-perturbation explainers on a causal LM.
 
     Args:
@@ -92,33 +90,18 @@ class CausalPerturbationExplainer(AttributionExplainer):
         max_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if not labels:
-            raise ValueError("labels is empty: pass the task's label space.")
         if mask not in ("drop", "pad"):
             raise ValueError(f"Unknown mask {mask!r}: use 'drop' or 'pad'.")
-        self.loaded = loaded
-        self.labels = tuple(labels)
-        self.frame = frame
+        super().__init__(loaded, labels, frame, max_length=max_length, **kwargs)
         self.mask: MaskMode = mask
         self.perturbations_per_eval = perturbations_per_eval
         self.seed = seed
-        self.max_length = max_length or context_length(loaded)
         self.scorer = RowScorer(loaded, batch_size=perturbations_per_eval, min_prefix_tokens=min_prefix_tokens)
         self.pad_id = pad_id(loaded)
 
     # ----------------------------------------------------------------- plumbing
-    def _check_targets(self, targets: list[str]) -> None:
-        check_labels(targets, self.labels)
-
     def _extra_settings(self) -> dict[str, Any]:
-        return {
-            "model": self.loaded.name,
-            "frame": asdict(self.frame),
-            "mask": self.mask,
-            "seed": self.seed,
-            **self._method_settings(),
-        }
+        return {**super()._extra_settings(), "mask": self.mask, "seed": self.seed, **self._method_settings()}
 
     def _method_settings(self) -> dict[str, Any]:
         return {}

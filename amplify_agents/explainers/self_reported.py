@@ -27,11 +27,12 @@ import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from amplify_agents.errors import ExplanationError
-from amplify_agents.explainers._causal import check_labels, context_length, seeded
+from amplify_agents.explainers._causal import seeded
 from amplify_agents.explainers.base import SelfReport, SelfReportedExplainer
+from amplify_agents.explainers.slm import SLMExplainer
 from amplify_agents.explainers.words import is_punctuation, split_words
 from amplify_agents.framing import Frame
-from amplify_agents.models.generation import GenerationSettings, cut_at_stops
+from amplify_agents.models.generation import GenerationSettings, cut_at_stops, generate_ids
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = ["SelfExplanationExplainer", "SelfTopKExplainer", "parse_keywords"]
@@ -75,7 +76,7 @@ def parse_keywords(generated: str, text: str) -> tuple[list[str], list[str]]:
     return kept, dropped
 
 
-class _SelfReported(SelfReportedExplainer):
+class _SelfReported(SLMExplainer, SelfReportedExplainer):
     """Shared constructor, prompt checks and generation of the self-reported explainers.
 
     A subclass sets ``default_template`` and ``default_max_new_tokens``: the values used
@@ -101,12 +102,7 @@ class _SelfReported(SelfReportedExplainer):
         max_length: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        if not labels:
-            raise ValueError("labels is empty: pass the task's label space.")
-        self.loaded = loaded
-        self.labels = tuple(labels)
-        self.frame = frame
+        super().__init__(loaded, labels, frame, max_length=max_length, **kwargs)
         self.template = self.default_template if template is None else template
         self.generation = GenerationSettings(
             max_new_tokens=self.default_max_new_tokens if max_new_tokens is None else max_new_tokens,
@@ -116,7 +112,6 @@ class _SelfReported(SelfReportedExplainer):
             num_beams=num_beams,
             seed=seed,
         )
-        self.max_length = max_length or context_length(loaded)
         self.stops = self._stops(frame)
 
     @staticmethod
@@ -129,13 +124,10 @@ class _SelfReported(SelfReportedExplainer):
                 stops.append("\n" + core)
         return tuple(dict.fromkeys(stops))
 
-    def _check_targets(self, targets: list[str]) -> None:
-        check_labels(targets, self.labels)
-
     def _extra_settings(self) -> dict[str, Any]:
         gen = asdict(self.generation)
         gen.pop("stop")  # the stops follow from the frame and template
-        return {"model": self.loaded.name, "frame": asdict(self.frame), "template": self.template, **gen}
+        return {**super()._extra_settings(), "template": self.template, **gen}
 
     def _fields(self, text: str, target: str) -> dict[str, Any]:
         prompt, _ = self.frame.render(text)
@@ -173,7 +165,7 @@ class _SelfReported(SelfReportedExplainer):
             if settings.do_sample:
                 kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
             with seeded(settings.seed if settings.do_sample else None), torch.inference_mode():
-                out = self.loaded.model.generate(**enc, **kwargs)
+                out = generate_ids(self.loaded, enc, **kwargs)
         finally:
             tok.padding_side = old_side
         texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import torch
 
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["GenerationSettings", "cut_at_stops", "generate"]
+__all__ = ["GenerationSettings", "cut_at_stops", "generate", "generate_ids"]
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,19 @@ def generate(
         )
         if settings.do_sample:
             kwargs.update(temperature=settings.temperature, top_p=settings.top_p)
-        out = loaded.model.generate(**enc, **kwargs)
+        out = generate_ids(loaded, enc, **kwargs)
         new = out[:, enc["input_ids"].shape[1] :]
         for text in tok.batch_decode(new, skip_special_tokens=True):
             outputs.append(cut_at_stops(text, settings.stop))
     return outputs
+
+
+def generate_ids(loaded: LoadedModel, encoded: Mapping[str, Any], **kwargs: Any) -> torch.Tensor:
+    """``model.generate`` on tokenised inputs: the prompt ids followed by the new ones."""
+    # transformers' GenerationMixin is invisible to the type checker through nn.Module's
+    # __getattr__ (it sees a Tensor); the cast states what generate returns without a dict.
+    run = cast(Callable[..., torch.Tensor], loaded.model.generate)
+    return run(**encoded, **kwargs)
 
 
 def cut_at_stops(text: str, stops: Sequence[str] | None) -> str:

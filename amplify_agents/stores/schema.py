@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from amplify_agents.demonstrations import Demonstration
+from amplify_agents.demonstrations import JSON_FIELDS, TEXT_FIELDS, Demonstration
 from amplify_agents.errors import StoreError
 
 __all__ = [
@@ -33,19 +33,6 @@ SCHEMA_VERSION = 1
 SCHEMA_KEY = "schema_version"
 
 _NO_K = -1  # Chroma drops None-valued metadata keys; -1 keeps k filterable as an int
-_JSON_FIELDS = ("keywords", "explainer_settings", "scores", "extra")
-_STR_FIELDS = (
-    "input",
-    "label",
-    "rationale",
-    "task",
-    "explainer",
-    "model_id",
-    "strategy",
-    "template_id",
-    "example_id",
-    "created_at",
-)
 
 
 class StoreVersionError(StoreError):
@@ -99,8 +86,8 @@ def validate_batch(demos: list[Any]) -> None:
 
 def to_record(demo: Demonstration) -> tuple[str, str, dict[str, Any]]:
     """``(id, document, metadata)`` for one demonstration."""
-    metadata: dict[str, Any] = {name: getattr(demo, name) for name in _STR_FIELDS}
-    for name in _JSON_FIELDS:
+    metadata: dict[str, Any] = {name: getattr(demo, name) for name in TEXT_FIELDS}
+    for name in JSON_FIELDS:
         metadata[name] = json.dumps(getattr(demo, name), ensure_ascii=False, sort_keys=True)
     metadata["k"] = _NO_K if demo.k is None else demo.k
     metadata[SCHEMA_KEY] = SCHEMA_VERSION
@@ -126,10 +113,10 @@ def from_record(record_id: str, document: str | None, metadata: Mapping[str, Any
         )
     check_schema_version(metadata[SCHEMA_KEY], f"Record {record_id!r}")
     try:
-        values: dict[str, Any] = {name: metadata[name] for name in _STR_FIELDS if name in metadata}
+        values: dict[str, Any] = {name: metadata[name] for name in TEXT_FIELDS if name in metadata}
         if "input" not in values and document is not None:
             values["input"] = document
-        for name in _JSON_FIELDS:
+        for name in JSON_FIELDS:
             if name in metadata:
                 values[name] = json.loads(metadata[name])
         k = metadata.get("k", _NO_K)

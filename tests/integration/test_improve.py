@@ -10,7 +10,7 @@ from amplify_agents.eval import stats
 from amplify_agents.explainers.random import RandomExplainer
 from amplify_agents.framing import Frame
 from amplify_agents.hygiene import normalize_text
-from amplify_agents.improve import DataLeakageError, history_path_for, improve, load_histories
+from amplify_agents.improve import DataLeakageError, ImproveConfig, history_path_for, improve_store, load_histories
 from amplify_agents.selection import SLMPredictor, predict
 from amplify_agents.stores import RationaleStore, default_embeddings
 from amplify_agents.tasks import Example, load_task
@@ -32,17 +32,14 @@ def _store(tmp_path: Path, name: str) -> RationaleStore:
 def test_improve_adds_only_validation_errors_and_never_test_items(tmp_path, gemma, sports) -> None:
     task, splits = sports
     store = _store(tmp_path, "improve-test")
-    history = improve(
+    history = improve_store(
         task,
         store,
         gemma,
         RandomExplainer(k=3),
         splits.validation,
         splits.test,
-        rounds=3,
-        n_per_round=2,
-        k=2,
-        patience=3,
+        ImproveConfig(rounds=3, n_per_round=2, k=2, patience=3),
     )
     val = {ex.id: ex for ex in splits.validation}
     assert history.rounds[0].n_errors > 0  # the tiny base model gets some wrong: the loop has work
@@ -95,19 +92,19 @@ def test_overlap_with_the_test_split_is_guarded(tmp_path, gemma, sports) -> None
     store = _store(tmp_path, "guard-test")
 
     with pytest.raises(DataLeakageError, match="also in the test split"):
-        improve(task, store, gemma, RandomExplainer(k=3), validation, splits.test, on_overlap="raise")
+        improve_store(
+            task, store, gemma, RandomExplainer(k=3), validation, splits.test, ImproveConfig(on_overlap="raise")
+        )
     assert store.count() == 0
 
-    history = improve(
+    history = improve_store(
         task,
         store,
         gemma,
         RandomExplainer(k=3),
         validation,
         splits.test,
-        rounds=1,
-        n_per_round=4,
-        k=2,
+        ImproveConfig(rounds=1, n_per_round=4, k=2),
         history_path=None,
     )
     assert set(history.guarded_items) == {same_id.id, "val-copy"}
@@ -124,21 +121,15 @@ def test_patience_stops_early_and_keep_best_takes_back_what_did_not_help(tmp_pat
     task, splits = sports
     store = _store(tmp_path, "patience-test")
     # min_delta=1: no round can improve by more than 100%, so patience 1 stops after round 1.
-    history = improve(
+    history = improve_store(
         task,
         store,
         gemma,
         RandomExplainer(k=3),
         splits.validation.examples[:4],
         splits.test,
-        rounds=3,
-        n_per_round=2,
-        k=2,
-        patience=1,
-        min_delta=1.0,
-        keep_best=True,
+        ImproveConfig(rounds=3, n_per_round=2, k=2, patience=1, min_delta=1.0, keep_best=True, demo_setting="fixed"),
         history_path=None,
-        demo_setting="fixed",
     )
     if history.rounds[0].n_errors == 0:
         pytest.skip("the model answered every item correctly: nothing to add")

@@ -2,16 +2,16 @@
 
 The explained quantity is always the same: the log-probability the model gives the
 *target label's tokens* after the prompt (``frame`` renders instruction + input + output
-prefix; the label follows after ``frame.label_prefix``, as in
-:class:`~amplify_agents.models.scoring.LabelScorer`), summed over the label's tokens.
+prefix; the label follows after ``frame.label_prefix``), summed over the label's tokens.
+It is computed by the scoring kernel (:mod:`amplify_agents.models.kernel`) that
+:class:`~amplify_agents.models.scoring.LabelScorer` runs, so the explainers explain the
+very number the scorer predicts; this module adds what explaining needs on top of it:
 
-This module provides:
-
-* :func:`encode_item`: the prompt and label token ids, and which prompt positions are
-  tokens of the input text, with their character spans relative to that text;
-* :class:`TargetLogProb`: a differentiable batched forward ``token ids -> target
-  log-prob per row`` (an ``nn.Module``, so Captum's DeepLift can hook it) that projects
-  hidden states onto the vocabulary only at the positions predicting label tokens;
+* :func:`encode_item`: the prompt and label token ids (the kernel's tokenisation), and
+  which prompt positions are tokens of the input text, with their character spans
+  relative to that text;
+* :class:`TargetLogProb`: the kernel's forward as an ``nn.Module`` (so Captum's layer
+  methods and DeepLift can hook it), differentiable, from token ids or input embeddings;
 * :class:`RowScorer`: the same quantity without gradients for many token-id rows of one
   item (perturbation methods), with the token prefix shared by all rows run once and its
   KV cache reused;
@@ -20,7 +20,6 @@ This module provides:
 
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -33,16 +32,26 @@ from torch import nn
 
 from amplify_agents.errors import ExplanationError, LabelError
 from amplify_agents.framing import Frame
+from amplify_agents.models.kernel import (
+    RowBatch,
+    encode_label,
+    encode_prompt,
+    make_rows,
+    prefix_cache,
+    rows_label_logprobs,
+)
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = [
     "CausalItem",
+    "RowBatch",
     "RowScorer",
     "TargetLogProb",
     "check_labels",
     "context_length",
     "encode_item",
-    "label_logprob_from_hidden",
+    "make_rows",
+    "pad_id",
     "seeded",
 ]
 
@@ -136,12 +145,10 @@ def encode_item(
             or the text has no token of its own.
     """
     tok = loaded.tokenizer
-    prompt, (start, end) = frame.render(text)
-    enc = tok(prompt, add_special_tokens=True, return_offsets_mapping=True)
-    ids = list(enc["input_ids"])
-    label_ids = list(tok(frame.label_prefix + target, add_special_tokens=False)["input_ids"])
-    if not label_ids:
-        raise LabelError(f"Label {target!r} tokenizes to nothing: labels must be non-empty text.")
+    prompt, span = frame.render(text)
+    encoded = encode_prompt(tok, prompt, span)
+    ids = encoded.ids
+    label_ids = encode_label(tok, target, frame.label_prefix)
     total = len(ids) + len(label_ids) + reserve
     if total > max_length:
         raise ExplanationError(
@@ -149,11 +156,8 @@ def encode_item(
             f"{f' (and {reserve} for generation)' if reserve else ''}, more than the model's context "
             f"of {max_length} tokens: shorten the input (nothing is truncated silently)."
         )
-    positions, offsets = [], []
-    for pos, (a, b) in enumerate(enc["offset_mapping"]):
-        if b > a and a < end and b > start:  # special tokens have empty spans
-            positions.append(pos)
-            offsets.append((max(a, start) - start, min(b, end) - start))
+    positions = encoded.positions
+    offsets = [s for s in encoded.spans if s is not None]
     if not positions:
         raise ExplanationError(f"Input {index} has no token of its own inside the prompt.")
     tokens = tok.convert_ids_to_tokens([ids[p] for p in positions])
@@ -170,88 +174,15 @@ def pad_id(loaded: LoadedModel) -> int:
 
 
 # --------------------------------------------------------------------- forward
-def label_logprob_from_hidden(
-    model: nn.Module,
-    hidden: torch.Tensor,
-    label_pos: torch.Tensor,
-    label_ids: torch.Tensor,
-    label_mask: torch.Tensor,
-) -> torch.Tensor:
-    """Summed log-prob of the label tokens, projecting only where they are predicted.
-
-    Args:
-        hidden: ``[B, L, H]`` final hidden states (after the final norm).
-        label_pos: ``[B, T]`` position whose next-token distribution scores label token t.
-        label_ids: ``[B, T]`` the label token ids; ``label_mask`` ``[B, T]`` 1 on real ones.
-
-    Returns:
-        ``[B]`` log-probabilities.
-    """
-    rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand_as(label_pos)
-    picked = hidden[rows, label_pos]  # [B, T, H]
-    weight = model.get_output_embeddings().weight
-    # A plain matmul with the head's weight on B*T rows, not the LM head on every position.
-    logits = (picked.to(weight.dtype) @ weight.T).float()
-    cap = getattr(model.config, "final_logit_softcapping", None)
-    if cap:
-        logits = torch.tanh(logits / cap) * cap
-    logp = torch.log_softmax(logits, dim=-1).gather(-1, label_ids[..., None]).squeeze(-1)
-    return (logp * label_mask.to(logp.dtype)).sum(-1)
-
-
-@dataclass
-class RowBatch:
-    """Right-padded rows and where their label tokens are, as the forward's arguments."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    label_pos: torch.Tensor
-    label_ids: torch.Tensor
-    label_mask: torch.Tensor
-
-    def forward_args(self) -> tuple[torch.Tensor, ...]:
-        """``(attention_mask, label_pos, label_ids, label_mask)``: Captum's additional args."""
-        return (self.attention_mask, self.label_pos, self.label_ids, self.label_mask)
-
-
-def make_rows(
-    rows: Sequence[Sequence[int]],
-    label_starts: Sequence[int],
-    pad: int,
-    device: torch.device,
-    *,
-    prefix_len: int = 0,
-) -> RowBatch:
-    """Right-pad ``rows`` (each ends with its label, which starts at ``label_starts[r]``).
-
-    With ``prefix_len`` the rows continue a cached prefix of that many tokens: the
-    attention mask covers it, and label positions stay relative to the row.
-    """
-    width = max(len(r) for r in rows)
-    n_label = max(len(r) - s for r, s in zip(rows, label_starts, strict=True))
-    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), prefix_len + width), dtype=torch.long)
-    mask[:, :prefix_len] = 1
-    label_pos = torch.zeros((len(rows), n_label), dtype=torch.long)
-    label_ids = torch.zeros((len(rows), n_label), dtype=torch.long)
-    label_mask = torch.zeros((len(rows), n_label), dtype=torch.long)
-    for r, (ids, s) in enumerate(zip(rows, label_starts, strict=True)):
-        input_ids[r, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
-        # Right padding: real tokens never attend to pads, positions stay 0..n-1.
-        mask[r, prefix_len : prefix_len + len(ids)] = 1
-        n = len(ids) - s
-        label_pos[r, :n] = torch.arange(s - 1, len(ids) - 1)
-        label_ids[r, :n] = torch.tensor(list(ids[s:]), dtype=torch.long)
-        label_mask[r, :n] = 1
-    return RowBatch(*(t.to(device) for t in (input_ids, mask, label_pos, label_ids, label_mask)))
-
-
 class TargetLogProb(nn.Module):
     """Differentiable ``token ids (or input embeddings) -> target label log-prob`` per row.
 
-    ``forward(input_ids, attention_mask, label_pos, label_ids, label_mask)`` runs the
-    decoder (the embedding layer included, so Captum's layer methods can hook
-    ``model.get_input_embeddings()``) and returns ``[B]`` summed label log-probs.
+    ``forward(input_ids, attention_mask, label_pos, label_ids, label_mask)`` (a
+    :class:`RowBatch`'s ``input_ids`` and ``forward_args()``) runs the decoder (the
+    embedding layer included, so Captum's layer methods can hook
+    ``model.get_input_embeddings()``) and returns ``[B]`` summed label log-probs: the
+    kernel's :func:`~amplify_agents.models.kernel.rows_label_logprobs`, the same numbers
+    as :class:`~amplify_agents.models.scoring.LabelScorer`'s ``logprobs``.
     :meth:`forward_embeds` takes input embeddings instead of ids (already scaled, as
     Gemma's embedding layer returns them).
     """
@@ -260,27 +191,15 @@ class TargetLogProb(nn.Module):
         super().__init__()
         self.lm = loaded.model
 
-    def forward(
-        self,
-        input_ids: torch.Tensor,
-        attention_mask: torch.Tensor,
-        label_pos: torch.Tensor,
-        label_ids: torch.Tensor,
-        label_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        hidden = self.lm.base_model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False)
-        return label_logprob_from_hidden(self.lm, hidden.last_hidden_state, label_pos, label_ids, label_mask)
+    # ``row_args`` = (attention_mask, label_pos, label_ids, label_mask): RowBatch.forward_args(),
+    # which Captum passes (expanded per step or sample) as additional_forward_args.
+    def forward(self, input_ids: torch.Tensor, *row_args: torch.Tensor) -> torch.Tensor:
+        """``[B]`` summed label log-probs of the token-id rows ``input_ids``."""
+        return rows_label_logprobs(self.lm, *row_args, input_ids=input_ids)
 
-    def forward_embeds(
-        self,
-        inputs_embeds: torch.Tensor,
-        attention_mask: torch.Tensor,
-        label_pos: torch.Tensor,
-        label_ids: torch.Tensor,
-        label_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        hidden = self.lm.base_model(inputs_embeds=inputs_embeds, attention_mask=attention_mask, use_cache=False)
-        return label_logprob_from_hidden(self.lm, hidden.last_hidden_state, label_pos, label_ids, label_mask)
+    def forward_embeds(self, inputs_embeds: torch.Tensor, *row_args: torch.Tensor) -> torch.Tensor:
+        """``[B]`` summed label log-probs of rows given as input embeddings ``[B, W, H]``."""
+        return rows_label_logprobs(self.lm, *row_args, inputs_embeds=inputs_embeds)
 
 
 class RowScorer:
@@ -308,9 +227,7 @@ class RowScorer:
     def _prefix_cache(self, head: Sequence[int]) -> Any:
         key = tuple(head)
         if self._cache is None or self._cache[0] != key:
-            ids = torch.tensor([list(head)], device=self.loaded.device)
-            out = self.loaded.model.base_model(input_ids=ids, use_cache=True)
-            self._cache = (key, out.past_key_values)
+            self._cache = (key, prefix_cache(self.loaded.model, head, self.loaded.device))
         return self._cache[1]
 
     @torch.no_grad()
@@ -325,18 +242,8 @@ class RowScorer:
             rows = [head_part + list(s) + list(label_ids) for s in chunk]
             starts = [len(head_part) + len(s) for s in chunk]
             batch = make_rows(rows, starts, self.pad, self.loaded.device, prefix_len=len(head) if use_cache else 0)
-            kwargs: dict[str, Any] = {
-                "input_ids": batch.input_ids,
-                "attention_mask": batch.attention_mask,
-                "use_cache": use_cache,
-            }
-            if prefix is not None:
-                cache = copy.deepcopy(prefix)  # the forward extends the cache in place
-                cache.batch_repeat_interleave(len(rows))
-                kwargs["past_key_values"] = cache
-            hidden = self.loaded.model.base_model(**kwargs).last_hidden_state
-            values = label_logprob_from_hidden(
-                self.loaded.model, hidden, batch.label_pos, batch.label_ids, batch.label_mask
+            values = rows_label_logprobs(
+                self.loaded.model, *batch.forward_args(), input_ids=batch.input_ids, past=prefix
             )
             out[start : start + len(chunk)] = values.float().cpu()
             self.forward_passes += 1

@@ -1,4 +1,4 @@
-"""Gradient explainers over a :class:`~amplify_agents.explainers.proxy.DifferentiableLabelModel`.
+"""Gradient explainers over a :class:`~amplify_agents.models.proxy.DifferentiableLabelModel`.
 
 The four post hoc explainers AMPLIFY (Krishna et al. 2023) uses on its proxy model:
 
@@ -26,16 +26,15 @@ explanation carries ``info["truncated"] = True`` (``False`` otherwise).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Literal
+import inspect
+from typing import Any, ClassVar, Literal
 
 import torch
 from captum.attr import InputXGradient, Saliency
 
 from amplify_agents.errors import LabelError
-from amplify_agents.explainers.base import Explainer, TokenAttribution
-from amplify_agents.explainers.proxy import DifferentiableLabelModel, EncodedBatch
-from amplify_agents.explainers.words import DEFAULT_STOPWORDS, Aggregation
+from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
+from amplify_agents.models.proxy import DifferentiableLabelModel, EncodedBatch
 
 __all__ = [
     "GradientExplainer",
@@ -45,15 +44,23 @@ __all__ = [
 ]
 
 
-class _EmbeddingGradientExplainer(Explainer):
+def _signature_with_model() -> inspect.Signature:
+    """``(model, *, <the base explainer's settings>)``: what the constructor accepts."""
+    base = inspect.signature(AttributionExplainer)
+    model = inspect.Parameter("model", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="DifferentiableLabelModel")
+    return base.replace(parameters=[model, *base.parameters.values()])
+
+
+class _EmbeddingGradientExplainer(AttributionExplainer):
     """Shared machinery: one Captum call per batch on the proxy's input embeddings.
 
     Args:
-        model: the proxy to explain (:class:`~amplify_agents.explainers.proxy.ProxyClassifier`
-            or :class:`~amplify_agents.explainers.proxy.CausalLMProxy`).
-        k, aggregation, stopwords, exclude_punctuation, rank_by, batch_size: see
-            :class:`~amplify_agents.explainers.base.Explainer`. ``k`` larger than the
-            number of eligible words returns all of them.
+        model: the proxy to explain (:class:`~amplify_agents.models.proxy.ProxyClassifier`
+            or :class:`~amplify_agents.models.proxy.CausalLMProxy`).
+        **options: the settings of :class:`~amplify_agents.explainers.base.Explainer`
+            (``k``, ``aggregation``, ``stopwords``, ``exclude_punctuation``, ``rank_by``,
+            ``batch_size``, ...). ``k`` larger than the number of eligible words returns
+            all of them.
     """
 
     #: "saliency" (L2 norm of the gradient) or "input_x_gradient" (summed gradient * input)
@@ -61,25 +68,12 @@ class _EmbeddingGradientExplainer(Explainer):
     #: differentiate logit[target] - logit[foil] instead of logit[target]
     contrastive: bool = False
 
-    def __init__(
-        self,
-        model: DifferentiableLabelModel,
-        *,
-        k: int = 5,
-        aggregation: Aggregation = "mean",
-        stopwords: Iterable[str] = DEFAULT_STOPWORDS,
-        exclude_punctuation: bool = True,
-        rank_by: Literal["score", "abs"] = "score",
-        batch_size: int = 8,
-    ) -> None:
-        super().__init__(
-            k=k,
-            aggregation=aggregation,
-            stopwords=stopwords,
-            exclude_punctuation=exclude_punctuation,
-            rank_by=rank_by,
-            batch_size=batch_size,
-        )
+    # The options pass straight to the base class, whose parameter list is not repeated here;
+    # this signature still names them, so create_explainer refuses an unknown setting up front.
+    __signature__: ClassVar[inspect.Signature] = _signature_with_model()
+
+    def __init__(self, model: DifferentiableLabelModel, **options: Any) -> None:
+        super().__init__(**options)
         self.model = model
         self.labels = tuple(model.labels)
 

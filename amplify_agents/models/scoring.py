@@ -10,13 +10,14 @@ the obvious implementation:
   demonstrations) is run once; its KV cache is reused for every prompt and label,
   and kept for the next call when that call starts with the same prefix.
 
+The tokenisation and the projection are :mod:`amplify_agents.models.kernel`'s, which the
+explainers that open the causal LM use too: they explain the very quantity scored here.
 :meth:`LabelScorer.score_naive` is the straightforward reference (full logits, no
 cache); tests and ``benchmarks/bench_scoring.py`` compare the two.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from typing import Any
 
 import torch
 
+from amplify_agents.models.kernel import encode_label, encode_prompt, make_rows, prefix_cache, rows_label_logprobs
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = ["LabelScores", "LabelScorer", "label_lists", "surface_variants"]
@@ -81,6 +83,16 @@ class LabelScores:
     logprobs: tuple[float, ...]
     mean_logprobs: tuple[float, ...]
     n_tokens: tuple[int, ...]
+
+    @classmethod
+    def from_sums(cls, labels: Sequence[str], sums: Sequence[float], counts: Sequence[int]) -> LabelScores:
+        """Scores from each label's summed log-prob and token count (the mean is their ratio)."""
+        return cls(
+            labels=tuple(labels),
+            logprobs=tuple(sums),
+            mean_logprobs=tuple(s / c for s, c in zip(sums, counts, strict=True)),
+            n_tokens=tuple(counts),
+        )
 
     @property
     def probs(self) -> dict[str, float]:
@@ -146,14 +158,12 @@ class LabelScorer:
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ tokens
+    # Tokenisation is the kernel's (models/kernel.py), shared with the explainers.
     def _encode_prompt(self, text: str) -> list[int]:
-        return list(self.loaded.tokenizer(text, add_special_tokens=True)["input_ids"])
+        return encode_prompt(self.loaded.tokenizer, text).ids
 
     def _encode_label(self, label: str, label_prefix: str) -> list[int]:
-        ids = list(self.loaded.tokenizer(label_prefix + label, add_special_tokens=False)["input_ids"])
-        if not ids:
-            raise ValueError(f"Label {label!r} tokenizes to nothing: labels must be non-empty text.")
-        return ids
+        return encode_label(self.loaded.tokenizer, label, label_prefix)
 
     # ----------------------------------------------------------------- scoring
     @torch.inference_mode()
@@ -217,18 +227,10 @@ class LabelScorer:
             for (i, j, _, _), value in zip(batch, self._score_rows(batch, prefix)):
                 totals[i][j] = value
 
-        results = []
-        for labs, sums in zip(spaces, totals):
-            counts = tuple(len(label_ids[lab]) for lab in labs)
-            results.append(
-                LabelScores(
-                    labels=labs,
-                    logprobs=tuple(sums),
-                    mean_logprobs=tuple(s / c for s, c in zip(sums, counts)),
-                    n_tokens=counts,
-                )
-            )
-        return results
+        return [
+            LabelScores.from_sums(labs, sums, [len(label_ids[lab]) for lab in labs])
+            for labs, sums in zip(spaces, totals)
+        ]
 
     def _score_surface_forms(
         self, prompts: Sequence[str], label_lists: list[tuple[str, ...]], sep: str
@@ -246,14 +248,7 @@ class LabelScorer:
                 top = max(values)
                 sums.append(top + math.log(sum(math.exp(v - top) for v in values)))
                 counts.append(by_variant[sep + lab][1] if sep + lab in by_variant else by_variant[variants[lab][0]][1])
-            out.append(
-                LabelScores(
-                    labels=labs,
-                    logprobs=tuple(sums),
-                    mean_logprobs=tuple(s / c for s, c in zip(sums, counts)),
-                    n_tokens=tuple(counts),
-                )
-            )
+            out.append(LabelScores.from_sums(labs, sums, counts))
         return out
 
     def _distinct_variants(self, forms: tuple[str, ...]) -> tuple[str, ...]:
@@ -290,55 +285,25 @@ class LabelScorer:
                 return last
         if n < self.min_prefix_tokens:
             return None
-        ids = torch.tensor([first[:n]], device=self.loaded.device)
-        out = self.loaded.model.base_model(input_ids=ids, use_cache=True)
-        self._prefix = _PrefixCache(tuple(first[:n]), out.past_key_values)
+        self._prefix = _PrefixCache(tuple(first[:n]), prefix_cache(self.loaded.model, first[:n], self.loaded.device))
         return self._prefix
 
     def _score_rows(self, batch: list[tuple[int, int, list[int], int]], prefix: _PrefixCache | None) -> list[float]:
-        model = self.loaded.model
-        device = self.loaded.device
-        pad = self.loaded.tokenizer.pad_token_id or 0
-        width = max(len(ids) for _, _, ids, _ in batch)
-        p_len = len(prefix.ids) if prefix else 0
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long, device=device)
-        mask = torch.zeros((len(batch), p_len + width), dtype=torch.long, device=device)
-        mask[:, :p_len] = 1
-        for r, (_, _, ids, _) in enumerate(batch):
-            input_ids[r, : len(ids)] = torch.tensor(ids, device=device)
-            mask[r, p_len : p_len + len(ids)] = 1  # right padding: real tokens never see pads
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": mask, "use_cache": prefix is not None}
-        if prefix is not None:
-            cache = copy.deepcopy(prefix.cache)  # the forward pass extends the cache in place
-            cache.batch_repeat_interleave(len(batch))
-            kwargs["past_key_values"] = cache
-        hidden = model.base_model(**kwargs).last_hidden_state
-
-        # Positions whose next-token distribution scores a label token.
-        rows_idx, pos_idx, targets = [], [], []
-        for r, (_, _, ids, label_start) in enumerate(batch):
-            for t in range(label_start, len(ids)):
-                rows_idx.append(r)
-                pos_idx.append(t - 1)
-                targets.append(ids[t])
-        picked = hidden[torch.tensor(rows_idx, device=device), torch.tensor(pos_idx, device=device)]
-        logprobs = self._label_logprobs(picked, torch.tensor(targets, device=device))
-        sums = [0.0] * len(batch)
-        for r, value in zip(rows_idx, logprobs.tolist()):
-            sums[r] += value
-        return sums
-
-    def _label_logprobs(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Log-probability of ``targets`` from final hidden states, projecting only these rows."""
-        model = self.loaded.model
-        weight = model.get_output_embeddings().weight
-        # A plain matmul with the head's weight: on a few rows it is several times
-        # faster than calling the LM-head module (see measured facts).
-        logits = (hidden.to(weight.dtype) @ weight.T).float()
-        cap = getattr(model.config, "final_logit_softcapping", None)
-        if cap:
-            logits = torch.tanh(logits / cap) * cap
-        return torch.log_softmax(logits, dim=-1).gather(1, targets[:, None]).squeeze(1)
+        """Summed label log-prob of each row, through the kernel the explainers share."""
+        rows = make_rows(
+            [ids for _, _, ids, _ in batch],
+            [label_start for _, _, _, label_start in batch],
+            self.loaded.tokenizer.pad_token_id or 0,
+            self.loaded.device,
+            prefix_len=len(prefix.ids) if prefix else 0,
+        )
+        values = rows_label_logprobs(
+            self.loaded.model,
+            *rows.forward_args(),
+            input_ids=rows.input_ids,
+            past=prefix.cache if prefix else None,
+        )
+        return [float(v) for v in values.tolist()]
 
     # --------------------------------------------------------------- reference
     @torch.inference_mode()
@@ -366,12 +331,5 @@ class LabelScorer:
                 positions = range(len(p_ids) - 1, len(p_ids) + len(l_ids) - 1)
                 sums.append(sum(logp[t, tok].item() for t, tok in zip(positions, l_ids)))
                 counts.append(len(l_ids))
-            results.append(
-                LabelScores(
-                    labels=labs,
-                    logprobs=tuple(sums),
-                    mean_logprobs=tuple(s / c for s, c in zip(sums, counts)),
-                    n_tokens=tuple(counts),
-                )
-            )
+            results.append(LabelScores.from_sums(labs, sums, counts))
         return results

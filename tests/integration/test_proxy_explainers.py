@@ -19,16 +19,16 @@ from amplify_agents.explainers.gradient import (
     GradientExplainer,
     GradXInputExplainer,
 )
-from amplify_agents.explainers.proxy import (
+from amplify_agents.explainers.random import RandomExplainer
+from amplify_agents.explainers.words import split_words
+from amplify_agents.framing import Frame
+from amplify_agents.models import LabelScorer
+from amplify_agents.models.proxy import (
     CausalLMProxy,
     DifferentiableLabelModel,
     ProxyClassifier,
     misclassification_confidence,
 )
-from amplify_agents.explainers.random import RandomExplainer
-from amplify_agents.explainers.words import split_words
-from amplify_agents.framing import Frame
-from amplify_agents.models import LabelScorer
 from amplify_agents.tasks import Example, Task, load_task
 
 GRADIENT_EXPLAINERS = [

@@ -73,6 +73,31 @@ def test_target_forward_matches_label_scorer(gemma, snarks) -> None:
         assert scorer.score(item.head, [body], item.label_ids).item() == pytest.approx(expected, abs=1e-4)
 
 
+def test_explainers_forward_is_the_scorers_quantity_for_every_label(gemma, snarks, bigbench_dir) -> None:
+    # What the causal explainers differentiate (TargetLogProb, from ids and from input
+    # embeddings with gradients on) is LabelScorer's log-prob, for every label of a batch:
+    # snarks' "(a)"/"(b)" are several tokens, causal_judgment's "Yes"/"No" one each.
+    cj = load_task(bigbench_dir / "causal_judgment")
+    cases = [snarks, (cj, Frame.from_task(cj), sorted(cj.examples, key=lambda e: len(e.input))[:2])]
+    forward = TargetLogProb(gemma)
+    for task, frame, items in cases:
+        prompts = [frame.render(e.input)[0] for e in items]
+        ref = LabelScorer(gemma, label_prefix=frame.label_prefix).score(prompts, task.labels)
+        encoded = [encode_item(gemma, frame, e.input, lab, max_length=10_000) for e in items for lab in task.labels]
+        batch = make_rows([it.ids for it in encoded], [len(it.prompt_ids) for it in encoded], 0, gemma.device)
+        expected = [lp for scores in ref for lp in scores.logprobs]
+        assert [len(it.label_ids) for it in encoded] == [n for scores in ref for n in scores.n_tokens]
+        with torch.no_grad():
+            from_ids = forward(batch.input_ids, *batch.forward_args())
+        assert from_ids.tolist() == pytest.approx(expected, abs=1e-4)
+        embeds = gemma.model.get_input_embeddings()(batch.input_ids).detach().requires_grad_()
+        from_embeds = forward.forward_embeds(embeds, *batch.forward_args())
+        assert from_embeds.tolist() == pytest.approx(expected, abs=1e-4)
+        from_embeds.sum().backward()  # differentiable: the gradient explainers' path
+        assert embeds.grad is not None and torch.isfinite(embeds.grad).all() and embeds.grad.abs().sum() > 0
+        gemma.model.zero_grad(set_to_none=True)
+
+
 # ----------------------------------------------------------------- gradient
 GRADIENT = [
     (GradientXActivation, {}),

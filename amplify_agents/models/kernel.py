@@ -1,0 +1,232 @@
+"""The scoring kernel: the log-probability a causal LM gives a label's tokens after a prompt.
+
+:class:`~amplify_agents.models.scoring.LabelScorer` (what the model predicts), the
+Self-AMPLIFY explainers that open the causal LM (Captum layer methods, perturbations) and
+:class:`~amplify_agents.models.proxy.CausalLMProxy` (what is explained) all compute that
+quantity here, so an explanation is always of the number the scorer reports.
+
+* tokenisation: :func:`encode_prompt` (the prompt's ids and, per position, the span of
+  the input text it covers), :func:`encode_label` (``label_prefix + label``, no special
+  tokens), :func:`make_rows` (prompt + label rows, right-padded, and the positions that
+  score each label token);
+* projection: :func:`vocab_logprobs` and :func:`label_logprobs` project final hidden
+  states onto the vocabulary only at the positions that score a label token, as a plain
+  matrix product with the output embedding (the full LM head on every position is what
+  makes the naive implementation slow, see ``measured-facts.md``);
+* :func:`rows_label_logprobs`: both together, from token ids or input embeddings, with
+  an optional cached prefix.
+
+Nothing here switches gradients off: the scorer calls it under ``inference_mode``,
+perturbation methods under ``no_grad``, gradient methods differentiate through it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from transformers import PreTrainedModel
+
+from amplify_agents.errors import LabelError
+
+__all__ = [
+    "PromptTokens",
+    "RowBatch",
+    "encode_label",
+    "encode_prompt",
+    "label_logprobs",
+    "make_rows",
+    "prefix_cache",
+    "rows_label_logprobs",
+    "vocab_logprobs",
+]
+
+
+# ---------------------------------------------------------------------- tokens
+@dataclass(frozen=True)
+class PromptTokens:
+    """A prompt's token ids and which of them are tokens of the input text.
+
+    Attributes:
+        ids: the prompt's token ids, special tokens (BOS) included.
+        spans: per position, the token's character span relative to the input text, or
+            ``None`` for a token outside it (special, instruction, prefixes). A token that
+            straddles the text's edge (Gemma's "▁Which" carries the space of "Q: ") is
+            clipped to the text.
+    """
+
+    ids: list[int]
+    spans: list[tuple[int, int] | None]
+
+    @property
+    def positions(self) -> list[int]:
+        """Positions of the input text's tokens, in order."""
+        return [i for i, span in enumerate(self.spans) if span is not None]
+
+
+def encode_prompt(tokenizer: Any, prompt: str, span: tuple[int, int] | None = None) -> PromptTokens:
+    """Tokenize ``prompt`` (special tokens added, as the scorer does); with ``span`` (the input
+    text's character range in the prompt) also mark which tokens are the text's.
+
+    Special tokens are never tokens of the text. Needs a fast tokenizer when ``span`` is given
+    (character offsets).
+    """
+    if span is None:
+        ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+        return PromptTokens(ids, [None] * len(ids))
+    enc = tokenizer(
+        prompt,
+        add_special_tokens=True,
+        return_offsets_mapping=True,
+        return_special_tokens_mask=True,
+        verbose=False,  # callers check the length themselves and say what to do
+    )
+    a, b = span
+    spans: list[tuple[int, int] | None] = []
+    for (s, e), special in zip(enc["offset_mapping"], enc["special_tokens_mask"], strict=True):
+        if special or e <= s or e <= a or s >= b:
+            spans.append(None)
+        else:
+            spans.append((max(s, a) - a, min(e, b) - a))
+    return PromptTokens(list(enc["input_ids"]), spans)
+
+
+def encode_label(tokenizer: Any, label: str, label_prefix: str = "") -> list[int]:
+    """Token ids of ``label_prefix + label``, no special tokens: what follows the prompt.
+
+    Raises:
+        LabelError: the label tokenizes to nothing.
+    """
+    ids = list(tokenizer(label_prefix + label, add_special_tokens=False)["input_ids"])
+    if not ids:
+        raise LabelError(f"Label {label!r} tokenizes to nothing: labels must be non-empty text.")
+    return ids
+
+
+@dataclass
+class RowBatch:
+    """Right-padded prompt + label rows and where their label tokens are scored.
+
+    Attributes:
+        input_ids: ``[B, W]`` the rows' token ids.
+        attention_mask: ``[B, P + W]``, 1 on real tokens (and on a cached prefix of P tokens).
+        label_pos: ``[B, T]`` the position whose next-token distribution scores label token t.
+        label_ids: ``[B, T]`` the label token ids; ``label_mask`` ``[B, T]`` 1 on real ones.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    label_pos: torch.Tensor
+    label_ids: torch.Tensor
+    label_mask: torch.Tensor
+
+    def forward_args(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(attention_mask, label_pos, label_ids, label_mask)``: the arguments after the
+        inputs of :func:`rows_label_logprobs` (and Captum's ``additional_forward_args``)."""
+        return (self.attention_mask, self.label_pos, self.label_ids, self.label_mask)
+
+
+def make_rows(
+    rows: Sequence[Sequence[int]],
+    label_starts: Sequence[int],
+    pad: int,
+    device: torch.device,
+    *,
+    prefix_len: int = 0,
+) -> RowBatch:
+    """Right-pad ``rows`` (each ends with its label, which starts at ``label_starts[r]``).
+
+    With ``prefix_len`` the rows continue a cached prefix of that many tokens: the
+    attention mask covers it, and label positions stay relative to the row.
+    """
+    width = max(len(r) for r in rows)
+    n_label = max(len(r) - s for r, s in zip(rows, label_starts, strict=True))
+    input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), prefix_len + width), dtype=torch.long)
+    mask[:, :prefix_len] = 1
+    label_pos = torch.zeros((len(rows), n_label), dtype=torch.long)
+    label_ids = torch.zeros((len(rows), n_label), dtype=torch.long)
+    label_mask = torch.zeros((len(rows), n_label), dtype=torch.long)
+    for r, (ids, s) in enumerate(zip(rows, label_starts, strict=True)):
+        input_ids[r, : len(ids)] = torch.tensor(list(ids), dtype=torch.long)
+        # Right padding: real tokens never attend to pads, positions stay 0..n-1.
+        mask[r, prefix_len : prefix_len + len(ids)] = 1
+        n = len(ids) - s
+        label_pos[r, :n] = torch.arange(s - 1, len(ids) - 1)
+        label_ids[r, :n] = torch.tensor(list(ids[s:]), dtype=torch.long)
+        label_mask[r, :n] = 1
+    return RowBatch(*(t.to(device) for t in (input_ids, mask, label_pos, label_ids, label_mask)))
+
+
+# ------------------------------------------------------------------ projection
+def vocab_logprobs(model: PreTrainedModel, hidden: torch.Tensor) -> torch.Tensor:
+    """Log-softmax over the vocabulary at final hidden states ``[..., H]`` → ``[..., V]`` (float32).
+
+    A plain matrix product with the output embedding's weight: on a few rows it is several
+    times faster than the LM-head module. Gemma's final logit soft-capping is applied.
+    """
+    weight = model.get_output_embeddings().weight
+    logits = (hidden.to(weight.dtype) @ weight.T).float()
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    if cap:
+        logits = torch.tanh(logits / cap) * cap
+    return torch.log_softmax(logits, dim=-1)
+
+
+def label_logprobs(
+    model: PreTrainedModel,
+    hidden: torch.Tensor,
+    label_pos: torch.Tensor,
+    label_ids: torch.Tensor,
+    label_mask: torch.Tensor,
+) -> torch.Tensor:
+    """``[B]`` summed log-prob of each row's label tokens, projecting only where they are scored.
+
+    Args:
+        hidden: ``[B, L, H]`` final hidden states (after the final norm).
+        label_pos / label_ids / label_mask: ``[B, T]``, as :class:`RowBatch` holds them.
+    """
+    keep = label_mask.bool()
+    rows = torch.arange(hidden.shape[0], device=hidden.device)[:, None].expand_as(label_pos)[keep]
+    # Only the real label tokens are projected: rows with shorter labels add no padding rows.
+    picked = hidden[rows, label_pos[keep]]  # [N, H]
+    token_logp = vocab_logprobs(model, picked).gather(-1, label_ids[keep][:, None]).squeeze(-1)
+    return token_logp.new_zeros(hidden.shape[0]).index_add(0, rows, token_logp)
+
+
+def prefix_cache(model: PreTrainedModel, ids: Sequence[int], device: torch.device) -> Any:
+    """Run the token prefix ``ids`` once and return its KV cache (for :func:`rows_label_logprobs`)."""
+    return model.base_model(input_ids=torch.tensor([list(ids)], device=device), use_cache=True).past_key_values
+
+
+def rows_label_logprobs(
+    model: PreTrainedModel,
+    attention_mask: torch.Tensor,
+    label_pos: torch.Tensor,
+    label_ids: torch.Tensor,
+    label_mask: torch.Tensor,
+    *,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+    past: Any = None,
+) -> torch.Tensor:
+    """``[B]`` summed label log-probs of rows laid out by :func:`make_rows`.
+
+    Give ``input_ids`` or ``inputs_embeds`` (already scaled, as Gemma's embedding layer
+    returns them). ``past`` is a prefix's KV cache (:func:`prefix_cache`) that every row
+    continues; it is copied, not changed. Differentiable in ``inputs_embeds``.
+    """
+    kwargs: dict[str, Any] = {"attention_mask": attention_mask, "use_cache": past is not None}
+    if inputs_embeds is not None:
+        kwargs["inputs_embeds"] = inputs_embeds
+    else:
+        kwargs["input_ids"] = input_ids
+    if past is not None:
+        cache = copy.deepcopy(past)  # the forward pass extends the cache in place
+        cache.batch_repeat_interleave(attention_mask.shape[0])
+        kwargs["past_key_values"] = cache
+    hidden = model.base_model(**kwargs).last_hidden_state
+    return label_logprobs(model, hidden, label_pos, label_ids, label_mask)

@@ -123,6 +123,7 @@ def few_shot_text_template(
     # passes just those); the text itself comes from Frame.demo, as in build_text_prompt.
     example_prompt = _FrameDemoPrompt(
         template=f"{{{keys.input}}}{{{keys.rationale}}}{{{keys.answer}}}",
+        input_variables=sorted({keys.input, keys.rationale, keys.answer}),  # what the template would give
         frame=frame,
         keys=keys,
         rationale_first=rationale_first,
@@ -211,7 +212,7 @@ def few_shot_chat_template(
         [("human", f"{{{keys.input}}}"), ("ai", f"{{{keys.rationale}}} {_escape(answer_prefix)}{{{keys.answer}}}")]
     )
     few_shot = FewShotChatMessagePromptTemplate(
-        examples=list(examples) if examples is not None else None,
+        examples=[dict(e) for e in examples] if examples is not None else None,
         example_selector=example_selector,
         example_prompt=example_prompt,
         input_variables=[query_key],

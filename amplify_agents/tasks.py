@@ -12,15 +12,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from amplify_agents.errors import TaskFormatError
 
-__all__ = ["Example", "Task", "TaskSplits", "RowProblem", "load_task"]
+__all__ = ["Example", "RecordColumns", "Task", "TaskSplits", "RowProblem", "load_task"]
 
 OnError = Literal["raise", "skip"]
 
@@ -56,6 +57,61 @@ class RowProblem:
 
     def __str__(self) -> str:
         return f"row {self.row}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class RecordColumns:
+    """Which field of a record holds what, for :meth:`Task.from_records` and the JSONL/CSV loaders.
+
+    Attributes:
+        input / label / id: the input text, the gold label, the example id (a missing id
+            becomes a hash of input and label).
+        choices: the example's own answer options (a list, JSON or ``a|b|c``); None: never read.
+        rationale: a gold rationale; None: never read.
+    """
+
+    input: str = "input"
+    label: str = "label"
+    id: str = "id"
+    choices: str | None = "choices"
+    rationale: str | None = "rationale"
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> RecordColumns:
+        """The columns a loader's keyword arguments name (``input_key=``, ``label_key=``, ...,
+        as :func:`load_task` takes them), removed from ``kwargs``; ``columns=`` is taken as is."""
+        columns = kwargs.pop("columns", None) or cls()
+        names = {f"{key}_key": key for key in ("input", "label", "id", "choices", "rationale")}
+        given = {names[k]: kwargs.pop(k) for k in list(kwargs) if k in names}
+        return replace(columns, **given)
+
+    def read(
+        self, row: Mapping[str, Any], row_no: int, label_space: tuple[str, ...] | None, seen_ids: set[str]
+    ) -> Example | RowProblem:
+        """One record as an :class:`Example`, or the :class:`RowProblem` that keeps it out."""
+        text, gold = row.get(self.input), row.get(self.label)
+        if text is None or not str(text).strip():
+            return RowProblem(row_no, f"missing input (column {self.input!r})")
+        if gold is None or str(gold).strip() == "":
+            return RowProblem(row_no, f"missing gold label (column {self.label!r})")
+        choices = _as_choices(row.get(self.choices)) if self.choices else None
+        options = choices or label_space
+        if options is not None and str(gold) not in options:
+            return RowProblem(row_no, f"gold label {gold!r} is not in the label space {list(options)}")
+        raw_id = row.get(self.id)
+        ex_id = str(raw_id) if raw_id not in (None, "") else _content_id(str(text), str(gold))
+        if ex_id in seen_ids:
+            return RowProblem(row_no, f"duplicate id {ex_id!r}")
+        rationale = row.get(self.rationale) if self.rationale else None
+        known = {self.input, self.label, self.id, self.choices, self.rationale}
+        return Example(
+            id=ex_id,
+            input=str(text),
+            label=str(gold),
+            choices=choices,
+            rationale=None if rationale in (None, "") else str(rationale),
+            fields={k: v for k, v in row.items() if k not in known},
+        )
 
 
 @dataclass(frozen=True)
@@ -155,11 +211,7 @@ class Task:
         *,
         name: str,
         labels: Sequence[str] | None = None,
-        input_key: str = "input",
-        label_key: str = "label",
-        id_key: str = "id",
-        choices_key: str | None = "choices",
-        rationale_key: str | None = "rationale",
+        columns: RecordColumns = RecordColumns(),
         instruction: str = "",
         input_prefix: str = "\nQ: ",
         output_prefix: str = "\nA: ",
@@ -168,9 +220,11 @@ class Task:
     ) -> Task:
         """Build a task from dict-like records (a list of dicts, JSONL rows, CSV rows).
 
-        The label space is ``labels`` when given, else the labels seen, in order of
-        first appearance. Rows with no input, no gold label, a gold label outside the
-        label space or a duplicate id are problems: raised together (default) or skipped.
+        ``columns`` names the fields that hold the input, the gold label, the id, the
+        choices and the rationale (every other field goes to :attr:`Example.fields`). The
+        label space is ``labels`` when given, else the labels seen, in order of first
+        appearance. Rows with no input, no gold label, a gold label outside the label space
+        or a duplicate id are problems: raised together (default) or skipped.
         """
         rows = list(records)
         if not rows:
@@ -180,46 +234,14 @@ class Task:
         problems: list[RowProblem] = []
         seen_ids: set[str] = set()
         for offset, row in enumerate(rows):
-            row_no = first_row + offset
-            text = row.get(input_key)
-            gold = row.get(label_key)
-            if text is None or not str(text).strip():
-                problems.append(RowProblem(row_no, f"missing input (column {input_key!r})"))
-                continue
-            if gold is None or str(gold).strip() == "":
-                problems.append(RowProblem(row_no, f"missing gold label (column {label_key!r})"))
-                continue
-            choices = _as_choices(row.get(choices_key)) if choices_key else None
-            options = choices or label_space
-            if options is not None and str(gold) not in options:
-                problems.append(RowProblem(row_no, f"gold label {gold!r} is not in the label space {list(options)}"))
-                continue
-            raw_id = row.get(id_key)
-            ex_id = str(raw_id) if raw_id not in (None, "") else _content_id(str(text), str(gold))
-            if ex_id in seen_ids:
-                problems.append(RowProblem(row_no, f"duplicate id {ex_id!r}"))
-                continue
-            seen_ids.add(ex_id)
-            rationale = row.get(rationale_key) if rationale_key else None
-            known = {input_key, label_key, id_key, choices_key, rationale_key}
-            examples.append(
-                Example(
-                    id=ex_id,
-                    input=str(text),
-                    label=str(gold),
-                    choices=choices,
-                    rationale=None if rationale in (None, "") else str(rationale),
-                    fields={k: v for k, v in row.items() if k not in known},
-                )
-            )
+            read = columns.read(row, first_row + offset, label_space, seen_ids)
+            if isinstance(read, RowProblem):
+                problems.append(read)
+            else:
+                seen_ids.add(read.id)
+                examples.append(read)
         if problems and on_error == "raise":
-            listing = "; ".join(str(p) for p in problems[:20])
-            more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
-            raise TaskFormatError(
-                f"Task {name!r}: {len(problems)} malformed row(s): {listing}{more}. "
-                f"Fix them, or pass on_error='skip' to load the rest.",
-                problems,
-            )
+            _raise_malformed(name, problems)
         if not examples:
             raise TaskFormatError(f"Task {name!r} has no valid examples.", problems)
         if label_space is None:
@@ -328,18 +350,25 @@ def _with_parse_problems(
     on_error: OnError = kwargs.pop("on_error", "raise")
     if not records:
         raise TaskFormatError(f"Task {name!r} has no examples: the source is empty.")
-    task = cls.from_records(records, name=name, on_error="skip", **kwargs)
+    columns = RecordColumns.pop_from(kwargs)
+    task = cls.from_records(records, name=name, columns=columns, on_error="skip", **kwargs)
     by_row = {p.row: p for p in task.problems}
     by_row.update({p.row: p for p in bad})
     problems = sorted(by_row.values(), key=lambda p: p.row)
     if problems and on_error == "raise":
-        listing = "; ".join(str(p) for p in problems[:20])
-        raise TaskFormatError(
-            f"Task {name!r}: {len(problems)} malformed row(s): {listing}. "
-            f"Fix them, or pass on_error='skip' to load the rest.",
-            problems,
-        )
+        _raise_malformed(name, problems)
     return replace(task, problems=tuple(problems))
+
+
+def _raise_malformed(name: str, problems: Sequence[RowProblem]) -> NoReturn:
+    """The error that lists a task's malformed rows (the first 20)."""
+    listing = "; ".join(str(p) for p in problems[:20])
+    more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+    raise TaskFormatError(
+        f"Task {name!r}: {len(problems)} malformed row(s): {listing}{more}. "
+        f"Fix them, or pass on_error='skip' to load the rest.",
+        list(problems),
+    )
 
 
 def _as_choices(value: Any) -> tuple[str, ...] | None:
@@ -367,11 +396,14 @@ class TaskSplits:
     seed: int
 
 
-def load_task(path: str | Path, *, name: str | None = None, on_error: OnError = "raise", **kwargs: Any) -> Task:
+def load_task(
+    path: str | os.PathLike[str], *, name: str | None = None, on_error: OnError = "raise", **kwargs: Any
+) -> Task:
     """Load a task file by its extension: BIG-bench ``.json``, ``.jsonl`` or ``.csv``.
 
     A directory is taken to hold a BIG-bench ``task.json``. Extra keyword arguments
-    (column names, ``labels``) go to the JSONL/CSV loaders.
+    (``labels``, the column names as ``columns=RecordColumns(...)`` or ``input_key=``,
+    ``label_key=``, ``id_key=``, ``choices_key=``, ``rationale_key=``) go to the JSONL/CSV loaders.
     """
     path = Path(path)
     if path.is_dir():

@@ -18,7 +18,7 @@ import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from amplify_agents.explainers.base import Explanation
 from amplify_agents.explainers.words import split_words
@@ -27,13 +27,14 @@ if TYPE_CHECKING:
     from amplify_agents.eval import EvalResults
     from amplify_agents.improve import ImproveHistory
 
-__all__ = ["explanation_html", "explanation_png", "plot_methods", "plot_rounds", "score_color"]
+__all__ = ["explanation_html", "explanation_png", "plot_methods", "plot_rounds", "pyplot", "save_figure", "score_color"]
 
 _POS = (214, 39, 40)  # red: supports the target label
 _NEG = (31, 119, 180)  # blue: opposes it
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the Agg backend (files only), with a clear error when matplotlib is missing."""
     try:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - matplotlib is a dev and [plots] dependency
@@ -150,44 +151,15 @@ def explanation_png(
     The image is ``width * dpi`` pixels wide; its height grows with the number of lines
     the words wrap onto. A colour bar maps colours to scores.
     """
-    plt = _pyplot()
-    from matplotlib.colors import LinearSegmentedColormap, Normalize
-
-    words = list(explanation.words)
-    scores = list(explanation.word_scores)
-    scale = _scale(scores)
+    plt = pyplot()
+    page = _Page.of(width, dpi, fontsize)
     top = {w.lower() for w in explanation.top_words}
-
-    # Lay out on a throw-away figure first: the renderer measures each word's width.
-    probe = plt.figure(figsize=(width, 1.0), dpi=dpi)
-    renderer = probe.canvas.get_renderer()
-    margin, gap, line_px = 0.25 * dpi, 0.08 * dpi, fontsize * 2.0 * dpi / 72
-    usable = width * dpi - 2 * margin
-    placed: list[tuple[float, int, float, str, float]] = []  # x, line, w, word, score
-    x, line = 0.0, 0
-    for i, word in enumerate(words):
-        t = probe.text(
-            0,
-            0,
-            word,
-            fontsize=fontsize,
-            weight="bold" if word.lower() in top else "normal",
-            parse_math=False,
-        )
-        w_px = t.get_window_extent(renderer=renderer).width + 0.1 * dpi
-        t.remove()
-        if x > 0 and x + w_px > usable:
-            x, line = 0.0, line + 1
-        placed.append((x, line, w_px, word, scores[i] if i < len(scores) else float("nan")))
-        x += w_px + gap
-    plt.close(probe)
-
-    n_lines = line + 1 if words else 1
-    header_px, footer_px = 0.45 * dpi, 0.75 * dpi
-    height_px = header_px + n_lines * line_px + footer_px
+    placed = _place_words(plt, page, list(explanation.words), list(explanation.word_scores), top)
+    n_lines = placed[-1][1] + 1 if placed else 1
+    height_px = page.header_px + n_lines * page.line_px + page.footer_px
     fig = plt.figure(figsize=(width, height_px / dpi), dpi=dpi)
     fig.text(
-        margin / (width * dpi),
+        page.margin / page.width_px,
         1 - 0.25 * dpi / height_px,
         f"{explanation.explainer} → {explanation.target}",
         fontsize=fontsize * 0.9,
@@ -195,43 +167,99 @@ def explanation_png(
         color="#333",
         parse_math=False,
     )
-    neg = (_NEG[0] / 255, _NEG[1] / 255, _NEG[2] / 255)
-    pos = (_POS[0] / 255, _POS[1] / 255, _POS[2] / 255)
-    cmap = LinearSegmentedColormap.from_list("amplify", [neg, (1.0, 1.0, 1.0), pos])
-    norm = Normalize(vmin=-scale, vmax=scale)
-    for x0, ln, w_px, word, score in placed:
-        left = (margin + x0) / (width * dpi)
-        bottom = 1 - (header_px + (ln + 1) * line_px) / height_px
-        box_h = 0.8 * line_px / height_px
+    cmap, norm = _colormap(_scale(explanation.word_scores))
+    for x0, line, w_px, word, score in placed:
+        left = (page.margin + x0) / page.width_px
+        bottom = 1 - (page.header_px + (line + 1) * page.line_px) / height_px
+        box_h = 0.8 * page.line_px / height_px
         face = cmap(norm(score)) if score == score else (1, 1, 1, 1)
-        fig.patches.append(
-            plt.Rectangle(
-                (left, bottom),
-                w_px / (width * dpi),
-                box_h,
-                transform=fig.transFigure,
-                facecolor=face,
-                edgecolor="#999",
-                linewidth=0.5,
-            )
-        )
+        box = plt.Rectangle((left, bottom), w_px / page.width_px, box_h, transform=fig.transFigure)
+        box.set(facecolor=face, edgecolor="#999", linewidth=0.5)
+        fig.patches.append(box)
+        weight = "bold" if word.lower() in top else "normal"
+        # parse_math=False: "$" is text
         fig.text(
-            left + 0.05 * dpi / (width * dpi),
+            left + 0.05 * dpi / page.width_px,
             bottom + box_h / 2,
             word,
             fontsize=fontsize,
             va="center",
-            weight="bold" if word.lower() in top else "normal",
+            weight=weight,
             parse_math=False,
-        )  # "$" is text
-    bar_ax = fig.add_axes((margin / (width * dpi), 0.25 * dpi / height_px, 0.5, 0.15 * dpi / height_px))
-    mappable = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
-    fig.colorbar(mappable, cax=bar_ax, orientation="horizontal")
+        )
+    bar_ax = fig.add_axes((page.margin / page.width_px, 0.25 * dpi / height_px, 0.5, 0.15 * dpi / height_px))
+    fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=cmap), cax=bar_ax, orientation="horizontal")
     bar_ax.tick_params(labelsize=8)
+    # No bbox="tight": the size stays as documented.
+    return save_figure(fig, path, dpi=dpi, tight=False, facecolor="white")
+
+
+class _Page(NamedTuple):
+    """The PNG's geometry in pixels: margins, the gap between words, line, header and footer heights."""
+
+    width: float
+    dpi: int
+    fontsize: float
+    width_px: float
+    margin: float
+    gap: float
+    line_px: float
+    header_px: float
+    footer_px: float
+
+    @classmethod
+    def of(cls, width: float, dpi: int, fontsize: float) -> _Page:
+        line_px = fontsize * 2.0 * dpi / 72
+        return cls(width, dpi, fontsize, width * dpi, 0.25 * dpi, 0.08 * dpi, line_px, 0.45 * dpi, 0.75 * dpi)
+
+
+def _place_words(
+    plt: Any, page: _Page, words: Sequence[str], scores: Sequence[float], top: set[str]
+) -> list[tuple[float, int, float, str, float]]:
+    """(x, line, width, word, score) of each word, wrapped onto lines of the page's width.
+
+    The words are laid out on a throw-away figure first: its renderer measures each word's width.
+    """
+    probe = plt.figure(figsize=(page.width, 1.0), dpi=page.dpi)
+    renderer = probe.canvas.get_renderer()
+    usable = page.width_px - 2 * page.margin
+    placed: list[tuple[float, int, float, str, float]] = []
+    x, line = 0.0, 0
+    for i, word in enumerate(words):
+        weight = "bold" if word.lower() in top else "normal"
+        t = probe.text(0, 0, word, fontsize=page.fontsize, weight=weight, parse_math=False)
+        w_px = t.get_window_extent(renderer=renderer).width + 0.1 * page.dpi
+        t.remove()
+        if x > 0 and x + w_px > usable:
+            x, line = 0.0, line + 1
+        placed.append((x, line, w_px, word, scores[i] if i < len(scores) else float("nan")))
+        x += w_px + page.gap
+    plt.close(probe)
+    return placed
+
+
+def _colormap(scale: float) -> tuple[Any, Any]:
+    """Blue (opposes) - white - red (supports), normalised to ``[-scale, scale]``."""
+    from matplotlib.colors import LinearSegmentedColormap, Normalize
+
+    neg = (_NEG[0] / 255, _NEG[1] / 255, _NEG[2] / 255)
+    pos = (_POS[0] / 255, _POS[1] / 255, _POS[2] / 255)
+    cmap = LinearSegmentedColormap.from_list("amplify", [neg, (1.0, 1.0, 1.0), pos])
+    return cmap, Normalize(vmin=-scale, vmax=scale)
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = 120, tight: bool = True, **savefig: Any) -> Path:
+    """Write ``fig`` to ``path`` (its folder created), close it, return the path.
+
+    ``tight`` runs ``fig.tight_layout()`` first; ``savefig`` goes to ``fig.savefig``. The
+    evaluation's plot (:meth:`amplify_agents.eval.EvalResults.plot`) saves through this too.
+    """
+    if tight:
+        fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, facecolor="white")  # no bbox="tight": the size stays as documented
-    plt.close(fig)
+    fig.savefig(path, dpi=dpi, **savefig)
+    pyplot().close(fig)
     return path
 
 
@@ -241,7 +269,7 @@ def plot_rounds(history: ImproveHistory, path: str | os.PathLike[str]) -> Path:
     Bars on a second axis show the demonstrations added after each round; a dashed line
     marks chance (1 / number of labels seen).
     """
-    plt = _pyplot()
+    plt = pyplot()
     rounds = [r.round for r in history.rounds]
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     ax2 = ax.twinx()
@@ -262,12 +290,7 @@ def plot_rounds(history: ImproveHistory, path: str | os.PathLike[str]) -> Path:
     ax.set_xticks(rounds)
     ax.set_title(f"improve · {history.task} · {history.store}")
     ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_methods(results: EvalResults, path: str | os.PathLike[str]) -> Path:

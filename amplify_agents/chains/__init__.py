@@ -1,7 +1,8 @@
 """LangChain chains over AMPLIFY demonstrations: the answer chain, routing, chatbot and RAG.
 
 * :func:`create_amplify_chain`: query → selector → prompt → local or hosted LLM → :class:`AmplifyResult`;
-* :mod:`.routing`: the ``"llm"`` configurable switch, retries and local fallback;
+* :mod:`.routing`: the ``"llm"`` configurable switch, retries and local fallback
+  (:class:`RouteSettings`);
 * :func:`create_amplify_chatbot`: per-turn demonstrations with per-session memory;
 * :func:`create_amplify_rag_chain` / :func:`create_plain_rag_chain`: retrieved context with or
   without demonstrations.
@@ -18,7 +19,7 @@ from amplify_agents.chains.chatbot import create_amplify_chatbot, in_memory_hist
 from amplify_agents.chains.llms import LabelScoringLLM, LocalGenerationLLM, local_generation_llm, model_lock
 from amplify_agents.chains.rag import create_amplify_rag_chain, create_plain_rag_chain
 from amplify_agents.chains.result import AmplifyResult
-from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, default_retry_exceptions
+from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, RouteSettings, default_retry_exceptions
 
 __all__ = [
     "AmplifyResult",
@@ -28,6 +29,7 @@ __all__ = [
     "LabelScoringLLM",
     "LocalGenerationLLM",
     "PromptStyle",
+    "RouteSettings",
     "create_amplify_chain",
     "create_amplify_chatbot",
     "create_amplify_rag_chain",

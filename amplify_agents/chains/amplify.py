@@ -22,6 +22,7 @@ parsed once the model's text is complete).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from operator import itemgetter
 from typing import Any, Literal
 
@@ -40,23 +41,19 @@ from amplify_agents.answering.openai_compat import Endpoint
 from amplify_agents.answering.toplogprobs import label_scores_from_tokens, token_choices
 from amplify_agents.chains.llms import LabelScoringLLM, local_generation_llm
 from amplify_agents.chains.result import AmplifyResult
-from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, switchable, with_retries
+from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, RouteSettings, switchable
 from amplify_agents.framing import Frame
 from amplify_agents.models.calibration import CalibrationMethod
 from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.prompts import (
-    DemoKeys,
-    DocumentFormatter,
-    PromptForm,
-    PromptStyle,
-    format_documents,
-)
+from amplify_agents.prompts import DemoKeys, PromptForm, PromptStyle, format_documents
 from amplify_agents.prompts import build_prompt as build_any_prompt
 
 __all__ = [
     "PromptStyle",
+    "RouteSettings",
     "build_prompt",
+    "chain_style",
     "create_amplify_chain",
     "format_documents",
     "local_llm",
@@ -322,93 +319,92 @@ def _asks_logprobs(model: Any) -> bool:
     return isinstance(model, BaseChatOpenAI)
 
 
-def _routes(
-    *,
-    local: LoadedModel | BaseLanguageModel | None,
-    hosted: BaseLanguageModel | Any,
-    local_mode: LocalMode,
+def _stops_for(form: PromptForm, style: PromptStyle) -> list[str]:
+    """Where a completion ends: the text form stops where the next question would start."""
+    return style.text_stops if form == "text" else []
+
+
+def _model_route(
+    name: str, llm: BaseLanguageModel, style: PromptStyle, default: str
+) -> Runnable[Mapping[str, Any], AmplifyResult]:
+    """A route straight over ``llm`` (the local route; the chatbot's only route)."""
+    form = _form_of(llm)
+    stops = _stops_for(form, style)
+    return _route(name, llm, form=form, style=style, model_name=_name_of(llm), default_route=default, stops=stops)
+
+
+def _hosted_route(
+    hosted: BaseLanguageModel | Endpoint,
     labels: Sequence[str] | None,
     style: PromptStyle,
-    default_route: str | None,
-    hosted_attempts: int,
-    retry_on: Sequence[type[BaseException]] | None,
-    retry_jitter: bool,
-    fallback_to_local: bool,
-    max_new_tokens: int,
-    calibration: CalibrationMethod | None = None,
+    default: str,
+    routing: RouteSettings,
+) -> Runnable[Mapping[str, Any], AmplifyResult]:
+    """The hosted route: the model with stops (and top log-probabilities) bound, behind retries."""
+    model = _hosted_model(hosted, labels, style)
+    form = _form_of(model)
+    stops = _stops_for(form, style)
+    bound = model.bind(stop=stops) if stops else model
+    if labels and _asks_logprobs(model):
+        bound = bound.bind(logprobs=True, top_logprobs=20)  # label probabilities off the reply
+    # A scoring LLM over an endpoint retries inside its backend, and is called as an LLM so
+    # that its label probabilities survive; any other model gets LangChain's with_retry here.
+    llm = model if isinstance(model, LabelScoringLLM) else routing.retrying(bound)
+    return _route(HOSTED, llm, form=form, style=style, model_name=_name_of(model), default_route=default, stops=stops)
+
+
+def _routes(
+    local: BaseLanguageModel | None,
+    hosted: BaseLanguageModel | Endpoint | None,
+    labels: Sequence[str] | None,
+    style: PromptStyle,
+    routing: RouteSettings,
 ) -> Runnable[Mapping[str, Any], AmplifyResult]:
     if local is None and hosted is None:
         raise ValueError("Give a local model (local=...), a hosted one (hosted=...), or both.")
-    default = default_route or (LOCAL if local is not None else HOSTED)
+    default = routing.default_route or (LOCAL if local is not None else HOSTED)
     routes: dict[str, Runnable] = {}
     if local is not None:
-        llm = local_llm(
-            local,
-            mode=local_mode,
-            labels=labels,
-            frame=style.frame,
-            max_new_tokens=max_new_tokens,
-            calibration=calibration,
-        )
-        form = _form_of(llm)
-        routes[LOCAL] = _route(
-            LOCAL,
-            llm,
-            form=form,
-            style=style,
-            model_name=_name_of(llm),
-            default_route=default,
-            stops=style.text_stops if form == "text" else [],
-        )
+        routes[LOCAL] = _model_route(LOCAL, local, style, default)
     if hosted is not None:
-        hosted = _hosted_model(hosted, labels, style)
-        form = _form_of(hosted)
-        stops = style.text_stops if form == "text" else []
-        bound = hosted.bind(stop=stops) if stops else hosted
-        if labels and _asks_logprobs(hosted):
-            bound = bound.bind(logprobs=True, top_logprobs=20)  # label probabilities off the reply
-        # A scoring LLM over an endpoint retries inside its backend, and is called as an LLM so
-        # that its label probabilities survive; any other model gets LangChain's with_retry here.
-        scoring = isinstance(hosted, LabelScoringLLM)
-        route = _route(
-            HOSTED,
-            hosted if scoring else with_retries(bound, hosted_attempts, retry_on=retry_on, jitter=retry_jitter),
-            form=form,
-            style=style,
-            model_name=_name_of(hosted),
-            default_route=default,
-            stops=stops,
-        )
-        if LOCAL in routes and fallback_to_local:
+        route = _hosted_route(hosted, labels, style, default, routing)
+        if LOCAL in routes and routing.fallback_to_local:
             route = route.with_fallbacks([routes[LOCAL]])
         routes[HOSTED] = route
     return switchable(routes, default)
+
+
+def chain_style(selector: Any, frame: Frame | None = None, style: PromptStyle | None = None) -> PromptStyle:
+    """The prompt style of a chain over ``selector``: ``style``, or one built from ``frame``.
+
+    The frame is given once: as ``frame=`` or inside ``style=`` (both only when they agree). A style
+    with the default demo keys takes the selector's ``keys``, so the selector and the chain agree on
+    what a demonstration dict holds.
+    """
+    if style is None:
+        style = PromptStyle(frame=frame if frame is not None else Frame())
+    elif frame is not None and frame != style.frame:
+        raise ValueError("Give the frame once: frame=... or style=PromptStyle(frame=...), not two different ones.")
+    selector_keys = getattr(selector, "keys", None)
+    if selector_keys and style.keys == DemoKeys():
+        style = replace(style, keys=selector_keys)
+    return style
 
 
 def create_amplify_chain(
     selector: BaseExampleSelector | None = None,
     *,
     labels: Sequence[str] | None = None,
-    frame: Frame = Frame(),
+    frame: Frame | None = None,
     local: LoadedModel | BaseLanguageModel | None = None,
-    local_mode: LocalMode = "score",
     hosted: BaseLanguageModel | Endpoint | None = None,
-    default_route: Literal["local", "hosted"] | None = None,
-    hosted_attempts: int = 3,
-    retry_on: Sequence[type[BaseException]] | None = None,
-    retry_jitter: bool = True,
-    fallback_to_local: bool = True,
-    max_new_tokens: int = 16,
+    style: PromptStyle | None = None,
+    routing: RouteSettings = RouteSettings(),
+    local_mode: LocalMode = "score",
     calibration: CalibrationMethod | None = None,
-    generate_rationale: bool = False,
-    rationale_first: bool = True,
-    answer_prefix: str = "The answer is ",
-    system_message: bool = True,
-    keys: DemoKeys | None = None,
-    input_key: str = "input",
+    max_new_tokens: int = 16,
     retriever: BaseRetriever | None = None,
-    context_header: str = "Context:",
-    context_formatter: DocumentFormatter = format_documents,
+    input_key: str = "input",
 ) -> Runnable[str | dict[str, Any], AmplifyResult]:
     """Build the AMPLIFY chain: few-shot demonstrations with rationales, retrieved per query.
 
@@ -417,42 +413,29 @@ def create_amplify_chain(
             :class:`~amplify_agents.selectors.AmplifyExampleSelector`); ``None`` for zero-shot.
         labels: the label space; answers are parsed onto it (a dict input may carry its own
             ``"labels"``). Required for local label scoring.
-        frame: the prompt's instruction and the text around each input.
+        frame: the prompt's instruction and the text around each input (default ``Frame()``);
+            shorthand for ``style=PromptStyle(frame=frame)``.
         local: the local model: a :class:`LoadedModel` (base models use the text form) or any
             LangChain LLM / chat model.
+        hosted: the hosted model: an :class:`~amplify_agents.answering.Endpoint` (completions: labels
+            scored from its log-probabilities; chat: a ``ChatOpenAI``), a ``ChatOpenAI`` (chat form,
+            ``label_probs`` from its top log-probabilities when returned), an ``OpenAI`` (text form)
+            or any LangChain model, with ``max_retries=0``: retries happen here.
+        style: the prompt layout, as the answering path takes it (:class:`~amplify_agents.prompts.PromptStyle`:
+            frame, demo keys, (x, r, y) or (x, y, r), ``generate_rationale``, the chat form's
+            ``answer_prefix`` and ``system_message``, the RAG context's layout). Default keys: the selector's.
+        routing: the default route, the hosted model's retries and the fallback to the local
+            route (:class:`~amplify_agents.chains.routing.RouteSettings`).
         local_mode: for a :class:`LoadedModel`: ``"score"`` (default) scores each label and
             gives ``label_probs``; ``"generate"`` generates greedily through
-            ``HuggingFacePipeline`` and parses the text.
-        hosted: the hosted model: an :class:`~amplify_agents.answering.Endpoint` (completions: labels
-            scored from the server's log-probabilities, with ``label_probs``; chat: a ``ChatOpenAI``),
-            ``ChatOpenAI`` (chat form; asked for top log-probabilities, so ``label_probs`` come back
-            when the server returns them) or ``OpenAI`` (completions, text form), or any LangChain
-            model. Give a LangChain model ``max_retries=0``: retries happen here.
-        default_route: the route without configuration (``"local"`` when there is a local
-            model). Switch with ``chain.with_config(configurable={"llm": "hosted"})``.
-        hosted_attempts: ``with_retry(stop_after_attempt=...)`` on the hosted model, for
-            connection errors, timeouts, 5xx and 429.
-        retry_on: other exception types to retry on.
-        retry_jitter: exponential back-off with jitter between attempts (off: no wait).
-        fallback_to_local: when the hosted route still fails, the local route answers
-            (``result.route == "local"``, ``result.fallback is True``).
+            ``HuggingFacePipeline`` (``max_new_tokens``) and parses the text.
+        calibration: local ``"score"`` mode: ``"contextual"`` divides out the label distribution
+            the same prompt gives content-free queries (Zhao et al., 2021), ``"pmi"`` the labels'
+            after the bare answer prefix (see :mod:`amplify_agents.models.calibration`);
+            ``result.label_probs`` are calibrated, the generation info keeps the raw ones.
         max_new_tokens: generation length of the local ``"generate"`` mode.
-        calibration: local ``"score"`` mode: ``"contextual"`` divides out the label
-            distribution the same prompt (same demonstrations) gives content-free queries
-            ("N/A", "", "[MASK]"; Zhao et al., 2021), ``"pmi"`` subtracts the labels'
-            log-probabilities after the bare answer prefix. The prior's prompts are scored in
-            the same call as the query (they share its demonstration prefix), so the cost is
-            small; ``result.label_probs`` are calibrated and the generation info keeps the raw
-            ones. Off by default: see benchmarks/RESULTS.md for where it helps.
-        generate_rationale: text form: let the model write a rationale before the answer.
-        rationale_first: (x, r, y) demonstrations (the papers' order); False for (x, y, r).
-        answer_prefix: chat form: "The answer is " before each demo's label.
-        system_message: chat form: the instruction as a system message.
-        keys: the selector's demo keys (default: the selector's ``keys`` or
-            input/rationale/answer).
-        input_key: the key of the query in a dict input.
         retriever: documents to show as context (see :mod:`amplify_agents.chains.rag`).
-        context_header / context_formatter: how those documents are shown.
+        input_key: the key of the query in a dict input.
 
     Returns:
         A runnable taking a query string or ``{"input": query, "labels"?: [...]}`` and returning
@@ -461,42 +444,29 @@ def create_amplify_chain(
     Example:
         .. code-block:: python
 
-            selector = AmplifyExampleSelector(store, k=4, task="sports_understanding")
             chain = create_amplify_chain(
-                selector,
+                AmplifyExampleSelector(store, k=4, task="sports_understanding"),
                 labels=["plausible", "implausible"],
                 frame=Frame.from_task(task),
                 local=load_causal_lm("gemma-3-270m"),
                 hosted=ChatOpenAI(base_url=url, api_key=key, model=name, max_retries=0),
+                routing=RouteSettings(hosted_attempts=2),
             )
             result = chain.invoke("Joao Moutinho caught the screen pass in the NFC championship.")
-            result.answer, result.label_probs, result.model
             hosted = chain.with_config(configurable={"llm": "hosted"}).invoke(query)
     """
-    style = PromptStyle(
-        frame=frame,
-        keys=keys or getattr(selector, "keys", None) or DemoKeys(),
-        rationale_first=rationale_first,
-        generate_rationale=generate_rationale,
-        answer_prefix=answer_prefix,
-        system_message=system_message,
-        context_header=context_header,
-        context_formatter=context_formatter,
-    )
-    router = _routes(
-        local=local,
-        hosted=hosted,
-        local_mode=local_mode,
-        labels=labels,
-        style=style,
-        default_route=default_route,
-        hosted_attempts=hosted_attempts,
-        retry_on=retry_on,
-        retry_jitter=retry_jitter,
-        fallback_to_local=fallback_to_local,
-        max_new_tokens=max_new_tokens,
-        calibration=calibration,
-    )
+    style = chain_style(selector, frame, style)
+    local_model = None
+    if local is not None:
+        local_model = local_llm(
+            local,
+            mode=local_mode,
+            labels=labels,
+            frame=style.frame,
+            max_new_tokens=max_new_tokens,
+            calibration=calibration,
+        )
+    router = _routes(local_model, hosted, labels, style, routing)
     front = _front(selector, input_key=input_key, labels=labels, retriever=retriever)
     name = "AmplifyRAGChain" if retriever is not None else "AmplifyChain"
     return (front | router).with_config(run_name=name)

@@ -25,13 +25,13 @@ from langchain_core.runnables import RunnableLambda, RunnablePassthrough
 from langchain_core.runnables.history import RunnableWithMessageHistory
 from langchain_huggingface import HuggingFacePipeline
 
-from amplify_agents.chains.amplify import PromptStyle, _form_of, _front, _name_of, _route, local_llm
+from amplify_agents.chains.amplify import _form_of, _front, _model_route, _stops_for, chain_style, local_llm
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LOCAL
 from amplify_agents.framing import Frame
 from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.prompts import DemoKeys
+from amplify_agents.prompts import PromptStyle
 
 __all__ = ["create_amplify_chatbot", "in_memory_histories"]
 
@@ -71,15 +71,13 @@ def create_amplify_chatbot(
     llm: LoadedModel | BaseLanguageModel,
     selector: BaseExampleSelector | None,
     *,
-    frame: Frame = Frame(),
     labels: Sequence[str] | None = None,
+    frame: Frame | None = None,
+    style: PromptStyle | None = None,
     histories: MutableMapping[str, BaseChatMessageHistory] | None = None,
     get_session_history: Callable[..., BaseChatMessageHistory] | None = None,
     max_history_messages: int = 6,
     max_new_tokens: int = 48,
-    answer_prefix: str = "The answer is ",
-    system_message: bool = True,
-    keys: DemoKeys | None = None,
 ) -> RunnableWithMessageHistory:
     """Build a chatbot with per-turn AMPLIFY demonstrations and per-session memory.
 
@@ -88,14 +86,13 @@ def create_amplify_chatbot(
             ``HuggingFacePipeline``, text form), or a LangChain chat model / LLM (e.g.
             ``ChatOpenAI``).
         selector: retrieves demonstrations for each user message (``None``: no demos).
-        frame: instruction and turn layout of the text form (and the chat form's system text).
         labels: when given, each reply is also parsed onto this label space (``"answer"``).
+        frame / style: the prompt layout, as in :func:`~amplify_agents.chains.create_amplify_chain`
+            (the frame: instruction and turn layout of the text form, the chat form's system text).
         histories: the dict session_id -> history to use (a new one by default).
         get_session_history: a custom history factory instead (e.g. a database-backed one).
         max_history_messages: only the last N history messages go into the prompt.
         max_new_tokens: reply length of a :class:`LoadedModel`.
-        answer_prefix / system_message: the chat form, as in :func:`create_amplify_chain`.
-        keys: the selector's demo keys.
 
     Returns:
         A ``RunnableWithMessageHistory``. Invoke it with ``{"input": message}`` and
@@ -111,33 +108,18 @@ def create_amplify_chatbot(
             bot.invoke({"input": "Is it plausible that Tom Brady threw a touchdown?"}, cfg)
             bot.invoke({"input": "And that he scored a penalty kick?"}, cfg)["output"]
     """
-    model = local_llm(llm, mode="generate", frame=frame, max_new_tokens=max_new_tokens)
-    style = PromptStyle(
-        frame=frame,
-        keys=keys or getattr(selector, "keys", None) or DemoKeys(),
-        answer_prefix=answer_prefix,
-        system_message=system_message,
-    )
-    form = _form_of(model)
-    stops = style.text_stops if form == "text" else []
+    style = chain_style(selector, frame, style)
+    model = local_llm(llm, mode="generate", frame=style.frame, max_new_tokens=max_new_tokens)
+    stops = _stops_for(_form_of(model), style)
     # A model in this process (a LoadedModel or a transformers pipeline) is the local route.
     name = LOCAL if isinstance(llm, LoadedModel) or isinstance(model, HuggingFacePipeline) else HOSTED
-    route = _route(
-        name,
-        model,
-        form=form,
-        style=style,
-        model_name=_name_of(model),
-        default_route=name,
-        stops=stops,
-    )
     keep = max(0, max_history_messages)
     inner = (
         RunnablePassthrough.assign(
             history=RunnableLambda(lambda s: list(s.get("history") or [])[-keep:] if keep else [], name="trim_history")
         )
         | _front(selector, input_key="input", labels=labels)
-        | route
+        | _model_route(name, model, style, name)
         | RunnableLambda(lambda result: _reply(result, stops), name="amplify_reply")
     ).with_config(run_name="AmplifyChatTurn")
     return RunnableWithMessageHistory(

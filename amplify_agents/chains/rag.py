@@ -43,7 +43,8 @@ def create_amplify_rag_chain(
         retriever: any LangChain retriever (e.g. ``vectorstore.as_retriever(search_kwargs={"k": 2})``).
         selector: the demonstrations' selector (e.g. an ``AmplifyExampleSelector``).
         kwargs: everything :func:`~amplify_agents.chains.create_amplify_chain` takes
-            (``labels``, ``frame``, ``local``, ``hosted``, ``context_header``, ...).
+            (``labels``, ``frame``, ``local``, ``hosted``, ``style`` (its ``context_header`` and
+            ``context_formatter`` show the documents), ``routing``, ...).
 
     Example:
         .. code-block:: python

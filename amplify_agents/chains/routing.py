@@ -10,6 +10,8 @@ answers when the hosted one keeps failing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from langchain_core.runnables import ConfigurableField, Runnable, RunnablePassthrough, RunnableSerializable
 
@@ -17,6 +19,7 @@ __all__ = [
     "LLM_FIELD",
     "LOCAL",
     "HOSTED",
+    "RouteSettings",
     "default_retry_exceptions",
     "with_retries",
     "switchable",
@@ -31,6 +34,37 @@ LLM_FIELD = ConfigurableField(
     description='Which model answers: "local" (a model in this process) or "hosted" (an API).',
 )
 """The configurable field that chooses a chain's route."""
+
+
+@dataclass(frozen=True)
+class RouteSettings:
+    """How a chain picks its route, retries the hosted model and falls back.
+
+    Attributes:
+        default_route: the route without configuration (None: ``"local"`` when there is a
+            local model, else ``"hosted"``). Switch with
+            ``chain.with_config(configurable={"llm": "hosted"})``.
+        hosted_attempts: ``with_retry(stop_after_attempt=...)`` on the hosted model, for
+            connection errors, timeouts, 5xx and 429 (1: no retry).
+        retry_on: the exception types to retry on (None: :func:`default_retry_exceptions`).
+        retry_jitter: exponential back-off with jitter between attempts (off: no wait).
+        fallback_to_local: when the hosted route still fails, the local route answers
+            (``result.route == "local"``, ``result.fallback is True``).
+    """
+
+    default_route: Literal["local", "hosted"] | None = None
+    hosted_attempts: int = 3
+    retry_on: Sequence[type[BaseException]] | None = None
+    retry_jitter: bool = True
+    fallback_to_local: bool = True
+
+    def __post_init__(self) -> None:
+        if self.retry_on is not None:  # a list from the caller becomes a tuple: settings compare by value
+            object.__setattr__(self, "retry_on", tuple(self.retry_on))
+
+    def retrying(self, runnable: Runnable) -> Runnable:
+        """``runnable`` with these settings' retries (see :func:`with_retries`)."""
+        return with_retries(runnable, self.hosted_attempts, retry_on=self.retry_on, jitter=self.retry_jitter)
 
 
 def default_retry_exceptions() -> tuple[type[BaseException], ...]:

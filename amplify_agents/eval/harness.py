@@ -33,14 +33,14 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from amplify_agents.answering import AnswerBackend, ResponseCache, open_target
+from amplify_agents.answering import Answer, AnswerBackend, ResponseCache, open_target
 from amplify_agents.eval import stats
 from amplify_agents.eval.config import EvalConfig
-from amplify_agents.eval.methods import MethodSpec, SeedContext, parse_method
+from amplify_agents.eval.methods import DemoPlan, MethodSpec, SeedContext, parse_method
 from amplify_agents.eval.report import EvalResults, read_results_file, write_results_file
 from amplify_agents.framing import Frame
 from amplify_agents.models import LoadedModel, load_causal_lm, parse_answer
-from amplify_agents.tasks import Task, load_task
+from amplify_agents.tasks import Example, Task, load_task
 
 __all__ = ["run_eval", "run_key"]
 
@@ -132,7 +132,7 @@ def run_eval(
                 if backend is None:
                     backend, slm = _open_backend(config, model, out_dir)
                 ctx = _seed_context(config, task, frame, backend, slm, seed, embeddings)
-            record = _evaluate(spec, ctx, config, key)
+            record = _evaluate(spec, ctx, key)
             embeddings = ctx.embeddings  # loaded at most once, shared by the next seeds
             stored[key] = record
             write_results_file(config.results_path, stored, config)  # saved at once: resumable
@@ -184,6 +184,7 @@ def _seed_context(
     pool_size = None if config.pool_size is None else min(config.pool_size, len(task) - held_out)
     splits = task.split(seed=seed, test=config.test_size, validation=config.validation_size, pool=pool_size)
     return SeedContext(
+        config=config,
         task=task,
         pool=splits.pool,
         test=splits.validation if config.evaluate_on == "validation" else splits.test,
@@ -191,77 +192,56 @@ def _seed_context(
         frame=frame,
         backend=backend,
         slm=slm,
-        n_shot=config.n_shot,
-        k=config.k,
-        demo_setting=config.demo_setting,
-        proxy_kind=config.proxy,
-        proxy_epochs=config.proxy_epochs,
-        proxy_model=config.proxy_model,
-        proxy_train_fraction=config.proxy_train_fraction,
-        retrieval_candidates=config.retrieval_candidates,
-        autocot_max_new_tokens=config.autocot_max_new_tokens,
-        rationale_max_new_tokens=config.rationale_max_new_tokens,
-        device=config.device,
-        explainer_settings=config.explainer_settings,
         embeddings=embeddings,
     )
 
 
-def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) -> dict[str, Any]:
+def _evaluate(spec: MethodSpec, ctx: SeedContext, key: str) -> dict[str, Any]:
     """Prepare demonstrations, answer every test item through the answering path, compute the metrics."""
     began = time.perf_counter()
     plan = ctx.plan(spec)
     demo_seconds = time.perf_counter() - began
     test = list(ctx.test)
-    shared_labels = all(ex.choices is None for ex in test)
-    label_lists = [ctx.task.labels_for(ex) for ex in test]
-    queries = [ex.input for ex in test]
     t = time.perf_counter()
-    answerer = ctx.answerer(spec.placement, spec.calibration)
-    if plan.per_query is None:
-        answers = answerer.answer(queries, label_lists, demos=plan.fixed or [])
-    else:
-        answers = answerer.answer(queries, label_lists, demos_per_query=[plan.per_query(q) for q in queries])
+    answers = _answer(spec, ctx, plan, test)
     score_seconds = time.perf_counter() - t
-    scored = all(a.scores is not None for a in answers)
-    calibration: dict[str, Any] | None = None
-    if spec.calibration:
-        priors = [{k: round(v, 4) for k, v in a.prior.items()} for a in answers if a.prior is not None]
-        calibration = {"method": spec.calibration, "per_query": plan.per_query is not None}
-        if plan.per_query is None:
-            calibration["priors"] = [dict(p) for p in {tuple(sorted(p.items())) for p in priors}]
-        else:
-            calibration["priors_first"] = priors[:3]
     # A calibrated twin run after its base method finds the base's replies in the response cache:
     # only the prior's prompts are new.
-    reused = bool(config.cache and spec.calibration and spec.uncalibrated in ctx.answered)
+    reused = bool(ctx.config.cache and spec.calibration and spec.uncalibrated in ctx.answered)
     ctx.answered.add(spec.uncalibrated)
+    seconds = {
+        "demos": round(demo_seconds, 3),
+        "score": round(score_seconds, 3),
+        "total": round(demo_seconds + score_seconds, 3),
+        "reused_scores": reused,
+    }
+    return _record(spec, ctx, key, plan, test, answers, seconds)
 
+
+def _answer(spec: MethodSpec, ctx: SeedContext, plan: DemoPlan, test: Sequence[Example]) -> list[Answer]:
+    """Every test item answered over its own options, with the plan's demonstrations."""
+    label_lists = [ctx.task.labels_for(ex) for ex in test]
+    queries = [ex.input for ex in test]
+    answerer = ctx.answerer(spec.placement, spec.calibration)
+    if plan.per_query is None:
+        return answerer.answer(queries, label_lists, demos=plan.fixed or [])
+    return answerer.answer(queries, label_lists, demos_per_query=[plan.per_query(q) for q in queries])
+
+
+def _record(
+    spec: MethodSpec,
+    ctx: SeedContext,
+    key: str,
+    plan: DemoPlan,
+    test: Sequence[Example],
+    answers: Sequence[Answer],
+    seconds: dict[str, Any],
+) -> dict[str, Any]:
+    """The run's record: its identity and settings, the metrics and every item's answer."""
+    config, labels = ctx.config, ctx.task.labels
     gold = [ex.label for ex in test]
     predicted = [a.predicted for a in answers]
-    items: list[dict[str, Any]] = [
-        {"id": ex.id, "gold": ex.label, "pred": a.predicted, "probs": {k: round(v, 6) for k, v in a.probs.items()}}
-        for ex, a in zip(test, answers, strict=True)
-    ]
-    for item, a in zip(items, answers, strict=True):
-        if a.text is not None and a.scores is None:
-            item["text"] = a.text
-        if a.outside_top_k:
-            item["outside_top_k"] = list(a.outside_top_k)  # these labels' probabilities are upper bounds
-    reasoning = None
-    if spec.placement == "gen":
-        rationales = [a.rationale for a in answers]
-        for item, text in zip(items, rationales, strict=True):
-            item["query_rationale"] = text
-        named = label_named(rationales, label_lists)
-        reasoning = {
-            "rationales_naming_a_label": sum(n is not None for n in named),
-            "answer_equals_named_label": sum(n == p for n, p in zip(named, predicted, strict=True) if n is not None),
-        }
-    auroc = None
-    if scored and shared_labels and len(ctx.task.labels) == 2:
-        first = ctx.task.labels[0]
-        auroc = stats.auroc([g == first for g in gold], [a.probs[first] for a in answers])
+    items = _items(test, answers)
     return {
         "key": key,
         "task": ctx.task.name,
@@ -275,29 +255,86 @@ def _evaluate(spec: MethodSpec, ctx: SeedContext, config: EvalConfig, key: str) 
         "evaluated_on": config.evaluate_on,
         "demo_setting": "per-query" if spec.per_query(config.demo_setting) else "fixed",
         "placement": spec.placement,
-        "calibration": calibration,
-        "reasoning": reasoning,
-        "labels": list(ctx.task.labels),
+        "calibration": _calibration_info(spec, plan, answers),
+        "reasoning": _reasoning(spec, ctx, test, answers, items),
+        "labels": list(labels),
         "pool_size": len(ctx.pool),
         "n_items": len(test),
         "accuracy": stats.accuracy(gold, predicted),
         "balanced_accuracy": stats.balanced_accuracy(gold, predicted),
-        "auroc": auroc,
+        "auroc": _auroc(ctx.task, test, answers),
         # Generated answers that named no label (backends without label scores); counted as wrong.
         "unparseable": sum(p is None for p in predicted),
         "outside_top_k": sum(bool(a.outside_top_k) for a in answers),
-        "pred_dist": stats.label_distribution(predicted, ctx.task.labels),
-        "gold_dist": stats.label_distribution(gold, ctx.task.labels),
+        "pred_dist": stats.label_distribution(predicted, labels),
+        "gold_dist": stats.label_distribution(gold, labels),
         "demo": plan.info,
         "items": items,
-        "seconds": {
-            "demos": round(demo_seconds, 3),
-            "score": round(score_seconds, 3),
-            "total": round(demo_seconds + score_seconds, 3),
-            "reused_scores": reused,
-        },
+        "seconds": seconds,
         "finished_at": datetime.now(timezone.utc).isoformat(),
     }
+
+
+def _items(test: Sequence[Example], answers: Sequence[Answer]) -> list[dict[str, Any]]:
+    """Every test item's gold label, prediction and probabilities (and generated text, where any)."""
+    items: list[dict[str, Any]] = []
+    for ex, a in zip(test, answers, strict=True):
+        item: dict[str, Any] = {
+            "id": ex.id,
+            "gold": ex.label,
+            "pred": a.predicted,
+            "probs": {k: round(v, 6) for k, v in a.probs.items()},
+        }
+        if a.text is not None and a.scores is None:
+            item["text"] = a.text
+        if a.outside_top_k:
+            item["outside_top_k"] = list(a.outside_top_k)  # these labels' probabilities are upper bounds
+        items.append(item)
+    return items
+
+
+def _calibration_info(spec: MethodSpec, plan: DemoPlan, answers: Sequence[Answer]) -> dict[str, Any] | None:
+    """The calibration method and its priors: the distinct ones (fixed demos) or the first three."""
+    if not spec.calibration:
+        return None
+    priors = [{k: round(v, 4) for k, v in a.prior.items()} for a in answers if a.prior is not None]
+    info: dict[str, Any] = {"method": spec.calibration, "per_query": plan.per_query is not None}
+    if plan.per_query is None:
+        info["priors"] = [dict(p) for p in {tuple(sorted(p.items())) for p in priors}]
+    else:
+        info["priors_first"] = priors[:3]
+    return info
+
+
+def _reasoning(
+    spec: MethodSpec,
+    ctx: SeedContext,
+    test: Sequence[Example],
+    answers: Sequence[Answer],
+    items: list[dict[str, Any]],
+) -> dict[str, int] | None:
+    """``+gen``: keep each query's rationale in its item and count rationales that name the answer."""
+    if spec.placement != "gen":
+        return None
+    rationales = [a.rationale for a in answers]
+    for item, text in zip(items, rationales, strict=True):
+        item["query_rationale"] = text
+    named = label_named(rationales, [ctx.task.labels_for(ex) for ex in test])
+    predicted = [a.predicted for a in answers]
+    return {
+        "rationales_naming_a_label": sum(n is not None for n in named),
+        "answer_equals_named_label": sum(n == p for n, p in zip(named, predicted, strict=True) if n is not None),
+    }
+
+
+def _auroc(task: Task, test: Sequence[Example], answers: Sequence[Answer]) -> float | None:
+    """AUROC of p(first label) on a two-label task answered by label scores (None otherwise)."""
+    scored = all(a.scores is not None for a in answers)
+    shared_labels = all(ex.choices is None for ex in test)
+    if not (scored and shared_labels and len(task.labels) == 2):
+        return None
+    first = task.labels[0]
+    return stats.auroc([ex.label == first for ex in test], [a.probs[first] for a in answers])
 
 
 def label_named(rationales: Sequence[str], labels: Sequence[Sequence[str]]) -> list[str | None]:

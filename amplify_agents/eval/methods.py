@@ -47,12 +47,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder
+from amplify_agents.eval.config import EvalConfig
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, create_proxy, explainer_family
 from amplify_agents.framing import Frame
@@ -244,9 +245,11 @@ class SeedContext:
     """What every method of one seed shares: the split, the models and their caches.
 
     Build it once per seed; the proxy and the SLM's pool predictions are computed on
-    first use and reused by every method of the seed.
+    first use and reused by every method of the seed. Every setting (``n_shot``, ``k``, the
+    demo setting, the proxy's, the lengths, the device, ...) is read from ``config``.
     """
 
+    config: EvalConfig
     task: Task
     pool: Task
     test: Task
@@ -256,19 +259,7 @@ class SeedContext:
     """The target model that answers (local or an endpoint), through the one answering path."""
     slm: LoadedModel | None
     """The local model that ``self:`` methods explain (None when the target is hosted and none is set)."""
-    n_shot: int
-    k: int
-    demo_setting: str = "fixed"
-    proxy_kind: str = "classifier"
-    proxy_epochs: int = 10
-    proxy_model: str = "all-MiniLM-L6-v2"
-    proxy_train_fraction: float = 0.5
-    retrieval_candidates: int | None = None
-    autocot_max_new_tokens: int = 64
-    device: str | None = None
-    explainer_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     embeddings: Any = None
-    rationale_max_new_tokens: int = 48
     _proxy: Any = None
     _target_predictor: _CachedPredictor | None = None
     _plans: dict[str, DemoPlan] = field(default_factory=dict)
@@ -301,27 +292,28 @@ class SeedContext:
             PromptStyle(self.frame),
             placement=placement,  # type: ignore[arg-type]
             calibration=calibration,
-            rationale_max_new_tokens=self.rationale_max_new_tokens,
+            rationale_max_new_tokens=self.config.rationale_max_new_tokens,
         )
         return Answerer(self.backend, settings)
 
     def proxy_split(self) -> tuple[Task, Task]:
         """(proxy training part, selection part) of the pool: AMPLIFY's proxy never ranks its training data."""
-        return self.pool.split_for_proxy(self.proxy_train_fraction, seed=self.seed)
+        return self.pool.split_for_proxy(self.config.proxy_train_fraction, seed=self.seed)
 
     def proxy(self) -> Any:
         """AMPLIFY's proxy for this seed (fine-tuned once, on the proxy part of this seed's pool)."""
         if self._proxy is None:
+            cfg = self.config
             self._proxy = create_proxy(
-                self.proxy_kind,  # type: ignore[arg-type]
+                cfg.proxy,
                 labels=self.task.labels,
                 slm=self.local_slm(),
                 frame=self.frame,
                 pool=self.proxy_split()[0],
-                epochs=self.proxy_epochs,
+                epochs=cfg.proxy_epochs,
                 seed=self.seed,
-                model=self.proxy_model,
-                device=self.device,
+                model=cfg.proxy_model,
+                device=cfg.device,
             )
         return self._proxy
 
@@ -363,7 +355,7 @@ class DemoPlan:
 # ------------------------------------------------------------------------------- plans
 def prepare_demos(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
     """The demonstrations ``spec`` uses for the test items of ``ctx``'s seed."""
-    if spec.kind == "zero-shot" or ctx.n_shot == 0:
+    if spec.kind == "zero-shot" or ctx.config.n_shot == 0:
         return DemoPlan(fixed=[], info={"n_demos": 0})
     if spec.kind == "io":
         return _fixed_plan([_demo(p.example) for p in _random_selection(ctx)])
@@ -398,7 +390,7 @@ def _random_selection(ctx: SeedContext) -> list[Prediction]:
         Prediction(ex, ex.label, probs)
         for ex, probs in zip(ctx.pool, predictor.predict_proba([e.input for e in ctx.pool]), strict=True)
     ]
-    return select(preds, "random", ctx.n_shot, seed=ctx.seed).chosen
+    return select(preds, "random", ctx.config.n_shot, seed=ctx.seed).chosen
 
 
 def _semantic_plan(ctx: SeedContext) -> DemoPlan:
@@ -415,7 +407,7 @@ def _semantic_plan(ctx: SeedContext) -> DemoPlan:
         examples,
         ctx.get_embeddings(),
         Chroma,
-        k=min(ctx.n_shot, len(examples)),
+        k=min(ctx.config.n_shot, len(examples)),
         input_keys=["input"],
         collection_name=name,
         client=client,
@@ -430,7 +422,7 @@ def _semantic_plan(ctx: SeedContext) -> DemoPlan:
         except Exception:  # noqa: BLE001 - best-effort cleanup of an in-memory collection
             pass
 
-    return DemoPlan(per_query=per_query, info={"n_demos": min(ctx.n_shot, len(examples))}, close=close)
+    return DemoPlan(per_query=per_query, info={"n_demos": min(ctx.config.n_shot, len(examples))}, close=close)
 
 
 def _auto_cot_plan(ctx: SeedContext) -> DemoPlan:
@@ -444,7 +436,7 @@ def _auto_cot_plan(ctx: SeedContext) -> DemoPlan:
     from sklearn.cluster import KMeans
 
     pool = list(ctx.pool)
-    n = min(ctx.n_shot, len(pool))
+    n = min(ctx.config.n_shot, len(pool))
     vectors = np.asarray(ctx.get_embeddings().embed_documents([ex.input for ex in pool]), dtype=float)
     km = KMeans(n_clusters=n, random_state=ctx.seed, n_init=10).fit(vectors)
     chosen: list[Example] = []
@@ -458,7 +450,7 @@ def _auto_cot_plan(ctx: SeedContext) -> DemoPlan:
     # Stop where the base model starts a new item, or at a blank line.
     stops = tuple(s for s in (fr.input_prefix.rstrip(" "),) if s.strip()) + ("\n\n",)
     answerer = ctx.answerer()
-    texts = answerer.generate(prompts, max_new_tokens=ctx.autocot_max_new_tokens, stop=stops)
+    texts = answerer.generate(prompts, max_new_tokens=ctx.config.autocot_max_new_tokens, stop=stops)
     fallback = answerer.answer([ex.input for ex in chosen], [ctx.task.labels_for(ex) for ex in chosen])
     demos, parsed = [], 0
     for ex, text, zero_shot in zip(chosen, texts, fallback, strict=True):
@@ -479,7 +471,7 @@ def _template_for(spec: MethodSpec) -> RationaleTemplate:
 
 def _explainer_for(spec: MethodSpec, ctx: SeedContext) -> Explainer:
     assert spec.explainer is not None
-    settings = dict(ctx.explainer_settings.get(spec.explainer, {}))
+    settings = dict(ctx.config.explainer_settings.get(spec.explainer, {}))
     settings.setdefault("seed", ctx.seed)
     if spec.kind == "amplify":
         proxy = ctx.proxy() if explainer_family(spec.explainer) == "proxy" else None
@@ -494,7 +486,7 @@ def _explainer_for(spec: MethodSpec, ctx: SeedContext) -> Explainer:
         slm=ctx.local_slm() if needs_slm else ctx.slm,
         labels=ctx.task.labels,
         frame=ctx.frame,
-        k=ctx.k,
+        k=ctx.config.k,
         proxy=proxy,
         **settings,
     )
@@ -514,11 +506,11 @@ def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
     from amplify_agents.stores import RationaleStore
 
     assert spec.strategy is not None
-    retrieved = spec.per_query(ctx.demo_setting)
-    n_build = (ctx.retrieval_candidates or len(ctx.pool)) if retrieved else ctx.n_shot
+    retrieved = spec.per_query(ctx.config.demo_setting)
+    n_build = (ctx.config.retrieval_candidates or len(ctx.pool)) if retrieved else ctx.config.n_shot
     store = RationaleStore(f"eval-{uuid.uuid4().hex[:20]}", embeddings=ctx.get_embeddings())
     # AMPLIFY selects from the part of the pool its proxy was not trained on.
-    corpus = ctx.proxy_split()[1] if spec.kind == "amplify" and ctx.proxy_kind == "classifier" else ctx.pool
+    corpus = ctx.proxy_split()[1] if spec.kind == "amplify" and ctx.config.proxy == "classifier" else ctx.pool
 
     def close() -> None:
         try:
@@ -555,12 +547,12 @@ def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
         ]
         close()
         plan = _fixed_plan(demos, **build_info)
-        plan.info["short"] = len(demos) < ctx.n_shot
+        plan.info["short"] = len(demos) < ctx.config.n_shot
         return plan
 
     from amplify_agents.selectors import AmplifyExampleSelector
 
-    selector = AmplifyExampleSelector(store, k=ctx.n_shot, frame=ctx.frame)
+    selector = AmplifyExampleSelector(store, k=ctx.config.n_shot, frame=ctx.frame)
     stored = store.count()
 
     def per_query(query: str) -> list[Demo]:
@@ -570,9 +562,9 @@ def _built_plan(spec: MethodSpec, ctx: SeedContext) -> DemoPlan:
         ]
 
     info = {
-        "n_demos": min(ctx.n_shot, stored),
+        "n_demos": min(ctx.config.n_shot, stored),
         "store_size": stored,
-        "short": stored < ctx.n_shot,
+        "short": stored < ctx.config.n_shot,
         **build_info,
     }
     return DemoPlan(per_query=per_query, info=info, close=close)

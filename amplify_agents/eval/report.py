@@ -293,11 +293,11 @@ class EvalResults:
 
     def plot(self, path: str | os.PathLike[str]) -> Path:
         """A PNG bar plot per method: accuracy (bootstrap 95% CI) and balanced accuracy (± std)."""
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, never a window (servers, CI)
-        import matplotlib.pyplot as plt
         import numpy as np
+
+        from amplify_agents.viz import pyplot, save_figure
+
+        plt = pyplot()
 
         rows = self.summary()
         names = [r["method"] for r in rows]
@@ -319,9 +319,4 @@ class EvalResults:
         cfg = self.config
         ax.set_title(f"{Path(cfg.task).name} · {cfg.model} · {cfg.n_shot}-shot · {len(cfg.seeds)} seeds")
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # outside: never over a bar
-        fig.tight_layout()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
-        plt.close(fig)
-        return path
+        return save_figure(fig, path)

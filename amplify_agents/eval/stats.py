@@ -1,7 +1,7 @@
 """Statistics of an evaluation: per-run metrics, spread over seeds, paired tests.
 
-Everything here is plain Python/NumPy/SciPy on lists of labels and probabilities, so it
-is unit-tested without a model.
+Everything here is NumPy, SciPy and ``sklearn.metrics`` on lists of labels and probabilities,
+so it is unit-tested without a model.
 
 Choices, stated once:
 
@@ -9,7 +9,7 @@ Choices, stated once:
   (a model answering one label for everything scores ``1 / n_labels`` on it);
 * **AUROC** (two-label tasks only) = how well the model's probability of the *first*
   label of the label space ranks items whose gold is that label above the others
-  (Mann-Whitney, ties count one half). A monotone function of the label log-prob
+  (``sklearn.metrics.roc_auc_score``: ties count one half). A monotone function of the label log-prob
   difference, so it measures the ranking even when the argmax answer never changes;
 * **95% interval** of a method's accuracy: a two-stage bootstrap over seeds x items
   (resample seeds with replacement, then test items within each resampled seed, and
@@ -23,12 +23,17 @@ Choices, stated once:
 from __future__ import annotations
 
 import math
+import warnings
 from collections import Counter
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from scipy import stats as _sps
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+
+Key = TypeVar("Key", bound=Hashable)
 
 __all__ = [
     "McNemarResult",
@@ -48,7 +53,7 @@ def accuracy(gold: Sequence[str], predicted: Sequence[str | None]) -> float:
     _same_length(gold, predicted)
     if not gold:
         return float("nan")
-    return sum(g == p for g, p in zip(gold, predicted, strict=True)) / len(gold)
+    return float(accuracy_score(*_encoded(gold, predicted)))
 
 
 def balanced_accuracy(gold: Sequence[str], predicted: Sequence[str | None]) -> float:
@@ -56,27 +61,27 @@ def balanced_accuracy(gold: Sequence[str], predicted: Sequence[str | None]) -> f
     _same_length(gold, predicted)
     if not gold:
         return float("nan")
-    hits: Counter[str] = Counter()
-    totals: Counter[str] = Counter(gold)
-    for g, p in zip(gold, predicted, strict=True):
-        hits[g] += g == p
-    return float(np.mean([hits[lab] / n for lab, n in totals.items()]))
+    with warnings.catch_warnings():
+        # A predicted label that is no gold label (or None) has no recall: sklearn warns, then leaves it out.
+        warnings.simplefilter("ignore", UserWarning)
+        return float(balanced_accuracy_score(*_encoded(gold, predicted)))
 
 
 def auroc(positive: Sequence[bool], scores: Sequence[float]) -> float:
     """Area under the ROC curve of ``scores`` for the ``positive`` items (ties count 1/2).
 
-    NaN when one class is absent (the area is undefined then).
+    NaN when one class is absent (the area is undefined then) or a score is NaN.
     """
     _same_length(positive, scores)
-    pos = np.asarray([s for s, y in zip(scores, positive, strict=True) if y], dtype=float)
-    neg = np.asarray([s for s, y in zip(scores, positive, strict=True) if not y], dtype=float)
-    if len(pos) == 0 or len(neg) == 0:
+    if all(positive) or not any(positive) or any(s != s for s in scores):
         return float("nan")
-    # Mann-Whitney U from average ranks handles ties exactly.
-    ranks = _sps.rankdata(np.concatenate([pos, neg]))
-    u = ranks[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2
-    return float(u / (len(pos) * len(neg)))
+    return float(roc_auc_score([bool(y) for y in positive], scores))
+
+
+def _encoded(gold: Sequence[str], predicted: Sequence[str | None]) -> tuple[list[int], list[int]]:
+    """Labels as integer codes, None (no label named) a code of its own: sklearn refuses mixed types."""
+    codes: dict[str | None, int] = {}
+    return [codes.setdefault(g, len(codes)) for g in gold], [codes.setdefault(p, len(codes)) for p in predicted]
 
 
 def label_distribution(predicted: Sequence[str | None], labels: Sequence[str] = ()) -> dict[str, float]:
@@ -121,6 +126,8 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Two-stage bootstrap interval of the mean per-seed accuracy.
 
+    Hand-written: ``scipy.stats.bootstrap`` resamples one level only, not seeds, then items within them.
+
     Args:
         correct_by_seed: for each seed, whether each test item was answered correctly.
         confidence: the interval's coverage.
@@ -164,8 +171,8 @@ class McNemarResult:
 
 
 def mcnemar(
-    correct_a: Mapping[Hashable, bool] | Sequence[bool],
-    correct_b: Mapping[Hashable, bool] | Sequence[bool],
+    correct_a: Mapping[Key, bool] | Sequence[bool],
+    correct_b: Mapping[Key, bool] | Sequence[bool],
 ) -> McNemarResult:
     """Exact McNemar test of A against B.
 
@@ -181,6 +188,7 @@ def mcnemar(
     else:
         _same_length(correct_a, correct_b)
         pairs = [(bool(a), bool(b)) for a, b in zip(correct_a, correct_b, strict=True)]
+    # scipy has no McNemar test; exact McNemar is scipy's binomial test on the discordant pairs.
     only_a = sum(a and not b for a, b in pairs)
     only_b = sum(b and not a for a, b in pairs)
     discordant = only_a + only_b

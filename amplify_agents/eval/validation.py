@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from amplify_agents.eval.config import EvalConfig
 from amplify_agents.eval.harness import run_eval
@@ -100,7 +100,11 @@ def select_on_validation(
     test = run_eval(test_config, progress=progress, model=model, embeddings=embeddings)
     result = ValidatedResults(chosen, metric, validation, test, out / "selection.json")
     record = json.dumps(result.to_dict(), indent=2, default=_nan_safe) + "\n"
-    atomic_write(result.path, lambda fh: fh.write(record))
+
+    def write(fh: TextIO) -> None:
+        fh.write(record)
+
+    atomic_write(result.path, write)
     return result
 
 

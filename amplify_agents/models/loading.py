@@ -202,7 +202,8 @@ def load_causal_lm(
         source = directory
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model.to(resolve_device(device))
+    # transformers decorates PreTrainedModel.to with functools.wraps, so its stub binds no self.
+    model.to(resolve_device(device))  # type: ignore[arg-type]
     model.eval()
     return LoadedModel(model, tokenizer, str(name_or_path), source, from_cache)
 

@@ -15,7 +15,7 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI, OpenAI
 
-from amplify_agents.chains import create_amplify_chain
+from amplify_agents.chains import RouteSettings, create_amplify_chain
 from amplify_agents.serving import ServerHandle, serve
 
 try:
@@ -54,8 +54,7 @@ def make_chain(gemma, selector, sports, frame, hosted, *, attempts: int = 3):  #
         frame=frame,
         local=gemma,
         hosted=hosted,
-        hosted_attempts=attempts,
-        retry_jitter=False,  # no back-off waits in tests
+        routing=RouteSettings(hosted_attempts=attempts, retry_jitter=False),  # no back-off waits in tests
     )
     return chain.with_config(configurable={"llm": "hosted"})
 

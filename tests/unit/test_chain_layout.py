@@ -21,6 +21,7 @@ from langchain_core.retrievers import BaseRetriever
 from amplify_agents.chains import (
     AmplifyResult,
     PromptStyle,
+    RouteSettings,
     create_amplify_chain,
     create_amplify_chatbot,
     create_amplify_rag_chain,
@@ -119,7 +120,8 @@ def test_text_prompt_is_the_amplify_layout_and_the_answer_is_parsed() -> None:
 
 def test_generate_rationale_ends_the_prompt_after_the_query() -> None:
     llm = FakeListLLM(responses=["LeBron plays basketball.\nAnswer: plausible\nStatement: next"])
-    chain = create_amplify_chain(FixedSelector(DEMOS), labels=LABELS, frame=FRAME, local=llm, generate_rationale=True)
+    style = PromptStyle(frame=FRAME, generate_rationale=True)
+    chain = create_amplify_chain(FixedSelector(DEMOS), labels=LABELS, style=style, local=llm)
     result = chain.invoke({"input": QUERY})
     assert result.prompt.endswith("\nStatement: LeBron James dunked the ball.\n")
     assert result.rationale == "LeBron plays basketball."
@@ -199,7 +201,7 @@ def test_route_switch_by_configuration() -> None:
         frame=FRAME,
         local=FakeListLLM(responses=[" plausible"]),
         hosted=FakeListChatModel(responses=["The answer is implausible"]),
-        default_route="hosted",
+        routing=RouteSettings(default_route="hosted"),
     )
     assert hosted_default.invoke(QUERY).route == "hosted"
 
@@ -212,8 +214,7 @@ def test_hosted_failure_is_retried_then_the_local_model_answers() -> None:
         frame=FRAME,
         local=FakeListLLM(responses=[" plausible"]),
         hosted=down,
-        hosted_attempts=3,
-        retry_jitter=False,
+        routing=RouteSettings(hosted_attempts=3, retry_jitter=False),
     ).with_config(configurable={"llm": "hosted"})
     result = chain.invoke(QUERY)
     assert down.calls == 3
@@ -233,8 +234,7 @@ def test_hosted_failure_is_retried_then_the_local_model_answers() -> None:
         frame=FRAME,
         local=FakeListLLM(responses=[" plausible"]),
         hosted=bad,
-        default_route="hosted",
-        retry_jitter=False,
+        routing=RouteSettings(default_route="hosted", retry_jitter=False),
     )
     assert chain.invoke(QUERY).fallback and bad.calls == 1
 
@@ -244,7 +244,7 @@ def test_hosted_failure_is_retried_then_the_local_model_answers() -> None:
         labels=LABELS,
         frame=FRAME,
         hosted=DownChatModel(responses=["x"]),
-        hosted_attempts=1,
+        routing=RouteSettings(hosted_attempts=1),
     )
     with pytest.raises(ConnectionError):
         alone.invoke(QUERY)
@@ -322,3 +322,19 @@ def test_history_messages_render_in_chat_prompt() -> None:
     messages = build_prompt(state, "chat", PromptStyle(frame=FRAME)).to_messages()
     assert isinstance(messages[0], SystemMessage)
     assert [m.content for m in messages[-3:]] == ["q1", "a1", "q2"]
+
+
+def test_frame_is_given_once_and_the_style_takes_the_selectors_keys() -> None:
+    from amplify_agents.chains.amplify import chain_style
+    from amplify_agents.prompts import DemoKeys
+
+    style = PromptStyle(frame=FRAME, answer_prefix="So: ")
+    assert chain_style(None, FRAME, style) is style  # the same frame twice is fine
+    with pytest.raises(ValueError, match="frame once"):
+        create_amplify_chain(FixedSelector(DEMOS), frame=Frame(), style=style, local=FakeListLLM(responses=["x"]))
+    selector = FixedSelector(DEMOS)
+    selector.keys = DemoKeys(input="q", rationale="why", answer="a")  # type: ignore[attr-defined]
+    assert chain_style(selector, FRAME).keys == selector.keys
+    assert chain_style(selector, style=style).keys == selector.keys
+    own = DemoKeys(input="x", rationale="r", answer="y")
+    assert chain_style(selector, style=PromptStyle(FRAME, keys=own)).keys == own

@@ -29,6 +29,7 @@ from langchain_core.prompts import (
     PromptTemplate,
 )
 
+from amplify_agents.demonstrations import DemoKeys
 from amplify_agents.framing import Frame
 
 __all__ = [
@@ -43,15 +44,6 @@ __all__ = [
     "few_shot_chat_template",
     "render_chat_with_prefill",
 ]
-
-
-@dataclass(frozen=True)
-class DemoKeys:
-    """Names of the keys an example dict uses (what the example selector returns)."""
-
-    input: str = "input"
-    rationale: str = "rationale"
-    answer: str = "answer"
 
 
 def _escape(text: str) -> str:

@@ -210,7 +210,9 @@ def main() -> None:
     if shap_rows:
         [(k_times, f_times, n_rows)] = shap_rows
         print()
-        print("| KernelShapExplainer | s/example | scoring the same rows alone (16 per pass) | rows/example | ratio | n |")
+        print(
+            "| KernelShapExplainer | s/example | scoring the same rows alone (16 per pass) | rows/example | ratio | n |"
+        )
         print("|---|---|---|---|---|---|")
         print(
             f"| n_samples={args.n_samples} | {fmt(k_times)} | {fmt(f_times)} | {n_rows:.0f} | "

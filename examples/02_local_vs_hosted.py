@@ -24,7 +24,14 @@ import time
 from _common import add_common_args, build_demo_store, load_bigbench_task, pick_queries, store_directory
 from langchain_openai import ChatOpenAI
 
-from amplify_agents import AmplifyExampleSelector, AmplifyResult, Frame, create_amplify_chain, load_causal_lm
+from amplify_agents import (
+    AmplifyExampleSelector,
+    AmplifyResult,
+    Frame,
+    RouteSettings,
+    create_amplify_chain,
+    load_causal_lm,
+)
 from amplify_agents.serving import serve
 
 
@@ -76,7 +83,7 @@ def main() -> None:
         frame=Frame.from_task(task),
         local=loaded,
         hosted=hosted,
-        hosted_attempts=2,
+        routing=RouteSettings(hosted_attempts=2),
     )
     via_hosted = chain.with_config(configurable={"llm": "hosted"})
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -85,24 +86,13 @@ def tokens_to_words(token_offsets: Sequence[tuple[int, int] | None], words: Sequ
         lo, hi = span
         hits = []
         # Words are sorted and disjoint: scan from the last word starting before hi.
-        i = _bisect_left(starts, hi) - 1
+        i = bisect_left(starts, hi) - 1
         while i >= 0 and words[i].end > lo:
             if words[i].start < hi:
                 hits.append(i)
             i -= 1
         result.append(sorted(hits))
     return result
-
-
-def _bisect_left(values: Sequence[int], x: int) -> int:
-    lo, hi = 0, len(values)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if x <= values[mid]:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
 
 
 def aggregate(

@@ -201,7 +201,7 @@ def test_build_killed_midway_resumes_to_exactly_the_expected_ids(tmp_path, bigbe
 
 @pytest.mark.parametrize("family", ["self_gradient", "self_perturbation", "self_topk", "self_exp"])
 def test_self_amplify_families_build_through_the_same_builder(tmp_path, sports, slm_predictor, gemma, family) -> None:
-    from amplify_agents.explainers.captum_layer import GradientXActivation
+    from amplify_agents.explainers.captum_layer import GradXActivationExplainer
     from amplify_agents.explainers.perturbation import FeatureAblationExplainer
     from amplify_agents.explainers.self_reported import SelfExplanationExplainer, SelfTopKExplainer
     from amplify_agents.rationales import P_STEP, SELF_TOPK

@@ -145,7 +145,7 @@ def test_batched_explain_equals_one_by_one(cls: type[Explainer], trained: ProxyC
     _, test = planted
     texts, golds = [e.input for e in test[:4]], [e.label for e in test[:4]]
     batched = cls(trained, batch_size=4).explain(texts, golds)  # type: ignore[call-arg]
-    single = [cls(trained).explain(t, y) for t, y in zip(texts, golds, strict=True)]  # type: ignore[call-arg]
+    single = [cls(trained).explain_one(t, y) for t, y in zip(texts, golds, strict=True)]  # type: ignore[call-arg]
     for b, s in zip(batched, single, strict=True):
         assert b.tokens == s.tokens
         assert b.token_scores == pytest.approx(s.token_scores, rel=1e-4, abs=1e-6)
@@ -165,14 +165,14 @@ def test_special_tokens_are_not_features(trained: ProxyClassifier) -> None:
 def test_bad_inputs(trained: ProxyClassifier) -> None:
     explainer = GradXInputExplainer(trained, k=10)
     with pytest.raises(ExplanationError, match="empty"):
-        explainer.explain("", "pos")
+        explainer.explain_one("", "pos")
     with pytest.raises(ExplanationError):
         explainer.explain(["Zebra table.", "   "], ["pos", "pos"])
     with pytest.raises(LabelError, match="maybe"):
-        explainer.explain("Zebra table.", "maybe")
+        explainer.explain_one("Zebra table.", "maybe")
     # k larger than the number of words: every eligible word comes back (the stop word
     # "the" and punctuation are not eligible).
-    x = explainer.explain("The zebra, table.", "pos")
+    x = explainer.explain_one("The zebra, table.", "pos")
     assert sorted(x.top_words) == ["table", "zebra"]
 
 
@@ -186,12 +186,12 @@ def test_degenerate_attributions_have_no_top_words(trained: ProxyClassifier) -> 
                 raw.scores = [self.value] * len(raw.scores)
             return raws
 
-    zero = Constant(trained).explain("Zebra table river.", "pos")
+    zero = Constant(trained).explain_one("Zebra table river.", "pos")
     assert zero.degenerate is not None and "zero" in zero.degenerate
     assert zero.top_words == [] and not zero.ok
 
     Constant.value = float("nan")
-    nan = Constant(trained).explain("Zebra table river.", "pos")
+    nan = Constant(trained).explain_one("Zebra table river.", "pos")
     assert nan.degenerate is not None and "NaN" in nan.degenerate and nan.top_words == []
 
 
@@ -209,7 +209,7 @@ def test_long_inputs_are_truncated_with_a_flag(trained: ProxyClassifier) -> None
 
 def test_words_cut_by_truncation_are_never_keywords(trained: ProxyClassifier) -> None:
     short = ProxyClassifier(trained.loaded, trained.labels, max_length=6, progress=False)
-    x = GradientExplainer(short, k=5).explain("zebra table river green music window garden", "pos")
+    x = GradientExplainer(short, k=5).explain_one("zebra table river green music window garden", "pos")
     assert set(x.top_words) <= {"zebra", "table", "river", "green"}
 
 
@@ -312,7 +312,7 @@ def test_gemma_gradient_explanations_are_finite_and_from_the_text(
 def test_gemma_batched_equals_one_by_one(gemma_explanations, gemma_proxy: CausalLMProxy, snarks_items) -> None:  # type: ignore[no-untyped-def]
     explainer = GradXInputExplainer(gemma_proxy, k=5)
     for batched, e in zip(gemma_explanations["grad_x_input"], snarks_items, strict=True):
-        single = explainer.explain(e.input, e.label)
+        single = explainer.explain_one(e.input, e.label)
         assert single.tokens == batched.tokens
         scale = max(abs(s) for s in single.token_scores)
         assert batched.token_scores == pytest.approx(single.token_scores, abs=1e-4 * scale)
@@ -356,7 +356,7 @@ def test_gpt2_style_classifier_is_left_padded_and_batches_exactly(gemma, planted
         assert len(positions) == len(gemma.tokenizer(text, add_special_tokens=False)["input_ids"])
     batched = GradXInputExplainer(proxy, batch_size=3).explain(texts, golds)
     for x, text, gold in zip(batched, texts, golds, strict=True):
-        single = GradXInputExplainer(proxy).explain(text, gold)
+        single = GradXInputExplainer(proxy).explain_one(text, gold)
         assert x.token_scores == pytest.approx(single.token_scores, rel=1e-4, abs=1e-7)
         assert x.label_probs == pytest.approx(single.label_probs, abs=1e-6)
     for p, x in zip(proxy.predict_proba(texts), batched, strict=True):  # input_ids path == embeds path

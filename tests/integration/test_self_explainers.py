@@ -14,13 +14,18 @@ import torch
 from amplify_agents.errors import ExplanationError, LabelError
 from amplify_agents.explainers._causal import RowScorer, TargetLogProb, encode_item, make_rows
 from amplify_agents.explainers.captum_layer import (
-    DeepLift,
-    GradientShap,
-    GradientXActivation,
-    IntegratedGradients,
+    DeepLiftExplainer,
+    GradientShapExplainer,
+    GradXActivationExplainer,
+    IntegratedGradientsExplainer,
 )
-from amplify_agents.explainers.perturbation import FeatureAblation, KernelShap, Lime, ShapleyValueSampling
-from amplify_agents.explainers.self_reported import SelfExplanation, SelfTopK, parse_keywords
+from amplify_agents.explainers.perturbation import (
+    FeatureAblationExplainer,
+    KernelShapExplainer,
+    LimeExplainer,
+    ShapleySamplingExplainer,
+)
+from amplify_agents.explainers.self_reported import SelfExplanationExplainer, SelfTopKExplainer, parse_keywords
 from amplify_agents.explainers.words import split_words
 from amplify_agents.framing import Frame
 from amplify_agents.models import LabelScorer
@@ -48,7 +53,7 @@ def explain_capturing(explainer, text: str, target: str):
         return out
 
     explainer._attribute = spy
-    expl = explainer.explain(text, target)
+    expl = explainer.explain_one(text, target)
     [raw] = raws
     assert raw.tokens and all(math.isfinite(s) for s in raw.scores)
     for a, b in raw.offsets:
@@ -100,10 +105,10 @@ def test_explainers_forward_is_the_scorers_quantity_for_every_label(gemma, snark
 
 # ----------------------------------------------------------------- gradient
 GRADIENT = [
-    (GradientXActivation, {}),
-    (IntegratedGradients, {"n_steps": 6}),
-    (GradientShap, {"n_samples": 6}),
-    (DeepLift, {}),
+    (GradXActivationExplainer, {}),
+    (IntegratedGradientsExplainer, {"n_steps": 6}),
+    (GradientShapExplainer, {"n_samples": 6}),
+    (DeepLiftExplainer, {}),
 ]
 
 
@@ -120,7 +125,7 @@ def test_gradient_explainer_scores_only_input_tokens(gemma, snarks, cls, kwargs)
     assert len(item.positions) < len(item.prompt_ids)
     assert not {"<bos>", "Q", "A"} & set(raw.tokens)
     assert all(w in ex.input for w in expl.top_words) and expl.top_words
-    if cls is GradientXActivation:
+    if cls is GradXActivationExplainer:
         # No baseline: template tokens do get gradient x activation, and are not reported.
         assert expl.info["outside_span_max_abs"] > 0
     else:
@@ -131,7 +136,7 @@ def test_gradient_explainer_scores_only_input_tokens(gemma, snarks, cls, kwargs)
 def test_baselines_equal_input_outside_the_span(gemma, snarks) -> None:
     task, frame, (ex, _) = snarks
     item = encode_item(gemma, frame, ex.input, ex.label, max_length=10_000)
-    pad = DeepLift(gemma, task.labels, frame).pad_id
+    pad = DeepLiftExplainer(gemma, task.labels, frame).pad_id
     base = item.baseline_ids(pad)
     assert len(base) == len(item.ids)
     for pos, (token, baseline) in enumerate(zip(item.ids, base, strict=True)):
@@ -143,7 +148,7 @@ def test_batched_integrated_gradients_match_captum_llm_reference(gemma, snarks) 
 
     _, _, (ex, _) = snarks
     # A single-token target (" Yes"): Captum's wrapper repeats per answer token.
-    explainer = IntegratedGradients(gemma, ["Yes", "No"], Frame(), n_steps=4)
+    explainer = IntegratedGradientsExplainer(gemma, ["Yes", "No"], Frame(), n_steps=4)
     [(item, mine)] = explainer.attribute_positions([ex.input], ["Yes"])
     assert len(item.label_ids) == 1
     ref = LLMGradientAttribution(
@@ -164,24 +169,24 @@ def test_batched_integrated_gradients_match_captum_llm_reference(gemma, snarks) 
 def test_batched_explain_equals_one_by_one(gemma, snarks) -> None:
     task, frame, items = snarks
     texts, targets = [e.input for e in items], [e.label for e in items]
-    explainer = DeepLift(gemma, task.labels, frame)
+    explainer = DeepLiftExplainer(gemma, task.labels, frame)
     together = explainer.explain(texts, targets)
-    alone = [explainer.explain(t, y) for t, y in zip(texts, targets, strict=True)]
+    alone = [explainer.explain_one(t, y) for t, y in zip(texts, targets, strict=True)]
     for a, b in zip(together, alone, strict=True):
         assert a.tokens == b.tokens
         assert a.token_scores == pytest.approx(b.token_scores, abs=1e-4)
-    shap = KernelShap(gemma, task.labels, frame, n_samples=16)
+    shap = KernelShapExplainer(gemma, task.labels, frame, n_samples=16)
     together = shap.explain(texts, targets)
-    last = shap.explain(texts[1], targets[1])
+    last = shap.explain_one(texts[1], targets[1])
     assert together[1].word_scores == pytest.approx(last.word_scores, abs=1e-4)
 
 
 # ------------------------------------------------------------- perturbation
 PERTURBATION = [
-    (KernelShap, {"n_samples": 20}),
-    (Lime, {"n_samples": 20}),
-    (FeatureAblation, {}),
-    (ShapleyValueSampling, {"n_samples": 1}),
+    (KernelShapExplainer, {"n_samples": 20}),
+    (LimeExplainer, {"n_samples": 20}),
+    (FeatureAblationExplainer, {}),
+    (ShapleySamplingExplainer, {"n_samples": 1}),
 ]
 
 
@@ -202,7 +207,7 @@ def test_perturbation_explainer_uses_words_as_features(gemma, snarks, cls, kwarg
     for w, values in pieces.items():
         assert len(values) == 1 and expl.word_scores[w] == pytest.approx(values.pop())
     assert expl.top_words and all(w in ex.input for w in expl.top_words)
-    if cls is FeatureAblation:
+    if cls is FeatureAblationExplainer:
         assert expl.info["forward_rows"] == len(words) + 1
 
 
@@ -216,9 +221,9 @@ def test_parse_keywords_keeps_input_words_only() -> None:
 
 def test_self_topk_keeps_input_words_and_reports_dropped(gemma, snarks) -> None:
     task, frame, (ex, _) = snarks
-    explainer = SelfTopK(gemma, task.labels, frame, k=3, max_new_tokens=20)
+    explainer = SelfTopKExplainer(gemma, task.labels, frame, k=3, max_new_tokens=20)
     assert "most important keywords" in explainer.build_prompt(ex.input, ex.label)
-    expl = explainer.explain(ex.input, ex.label)
+    expl = explainer.explain_one(ex.input, ex.label)
     lowered = {w.text.lower() for w in split_words(ex.input)}
     assert len(expl.top_words) <= 3
     assert all(w.lower() in lowered for w in expl.top_words)
@@ -231,22 +236,26 @@ def test_self_topk_keeps_input_words_and_reports_dropped(gemma, snarks) -> None:
 
 def test_self_explanation_returns_text(gemma, snarks) -> None:
     task, frame, (ex, _) = snarks
-    explainer = SelfExplanation(gemma, task.labels, frame, p=2, max_new_tokens=24)
-    expl = explainer.explain(ex.input, ex.label)
+    explainer = SelfExplanationExplainer(gemma, task.labels, frame, p=2, max_new_tokens=24)
+    expl = explainer.explain_one(ex.input, ex.label)
     assert expl.generated_text and expl.generated_text.startswith("Step 1:")
     assert "Step 3" not in expl.generated_text
     assert expl.top_words == [] and expl.ok
 
 
 # ------------------------------------------------------------------- errors
-@pytest.mark.parametrize("cls", [IntegratedGradients, KernelShap, SelfTopK], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "cls", [IntegratedGradientsExplainer, KernelShapExplainer, SelfTopKExplainer], ids=lambda c: c.name
+)
 def test_target_outside_label_space_is_a_label_error(gemma, snarks, cls) -> None:
     task, frame, (ex, _) = snarks
     with pytest.raises(LabelError, match="label space"):
-        cls(gemma, task.labels, frame).explain(ex.input, "(c)")
+        cls(gemma, task.labels, frame).explain_one(ex.input, "(c)")
 
 
-@pytest.mark.parametrize("cls", [GradientXActivation, FeatureAblation, SelfExplanation], ids=lambda c: c.name)
+@pytest.mark.parametrize(
+    "cls", [GradXActivationExplainer, FeatureAblationExplainer, SelfExplanationExplainer], ids=lambda c: c.name
+)
 def test_input_longer_than_the_context_is_an_explanation_error(gemma, snarks, cls) -> None:
     task, frame, (ex, _) = snarks
     explainer = cls(gemma, task.labels, frame)
@@ -254,4 +263,4 @@ def test_input_longer_than_the_context_is_an_explanation_error(gemma, snarks, cl
     assert limit == gemma.model.config.max_position_embeddings
     too_long = "war " * (limit + 10)  # one token per word: past the real context
     with pytest.raises(ExplanationError, match="context"):
-        explainer.explain(too_long, ex.label)
+        explainer.explain_one(too_long, ex.label)

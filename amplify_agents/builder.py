@@ -27,9 +27,10 @@ from amplify_agents.demonstrations import Demonstration
 from amplify_agents.errors import AmplifyError
 from amplify_agents.explainers.base import Explainer, Explanation
 from amplify_agents.explainers.words import document_frequency_weights, split_words
+from amplify_agents.predictors import LabelPredictor, Prediction, predict_pool
 from amplify_agents.rationales import RationaleTemplate, demonstration_skeleton, template_for, write_rationale
-from amplify_agents.selection import LabelPredictor, Prediction, Strategy, predict, select
 from amplify_agents.stores import RationaleStore
+from amplify_agents.strategies import Strategy, select_by_strategy
 from amplify_agents.tasks import Example, Task
 
 __all__ = ["BuildConfig", "BuildReport", "DemonstrationBuilder", "remove_words"]
@@ -52,7 +53,7 @@ class BuildConfig:
     """How to build.
 
     Attributes:
-        strategy: selection strategy (see :mod:`amplify_agents.selection`).
+        strategy: selection strategy (see :mod:`amplify_agents.strategies`).
         n: how many demonstrations to end up with (stored ones count).
         seed: seeds selection order.
         balanced: take gold labels in turn (on by default).
@@ -107,9 +108,9 @@ class BuildReport:
     def short(self) -> bool:
         return len(self.demo_ids) < self.requested
 
-    def table(self) -> str:
-        """A plain-text summary, one stage per line."""
-        rows = [
+    def rows(self) -> list[tuple[str, int, float]]:
+        """The stages as (name, count, seconds), in pipeline order: what every rendering shows."""
+        return [
             ("examples", self.examples, self.seconds.get("load", 0.0)),
             ("predicted", self.predicted, self.seconds.get("predict", 0.0)),
             (f"eligible ({self.strategy})", self.eligible, self.seconds.get("select", 0.0)),
@@ -118,8 +119,11 @@ class BuildReport:
             ("stored (new)", len(self.added), self.seconds.get("store", 0.0)),
             ("already stored", len(self.skipped_existing), 0.0),
         ]
+
+    def table(self) -> str:
+        """A plain-text summary, one stage per line."""
         lines = [f"{'stage':<26}{'count':>7}{'seconds':>10}"]
-        lines += [f"{name:<26}{count:>7}{secs:>10.1f}" for name, count, secs in rows]
+        lines += [f"{name:<26}{count:>7}{secs:>10.1f}" for name, count, secs in self.rows()]
         for reason, count in sorted(self.discarded.items()):
             lines.append(f"discarded: {reason} ({count})")
         lines.append(f"labels: {dict(self.label_counts)}; requested {self.requested}, have {len(self.demo_ids)}")
@@ -237,7 +241,7 @@ class DemonstrationBuilder:
         t = time.perf_counter()
         # The target's predictions are kept beside a persistent store: a re-run predicts nothing again.
         cache_dir = self.store.directory / ".amplify" / "predictions" if self.store.directory else None
-        predictions = predict(self.predictor, corpus, progress=self.progress, cache_dir=cache_dir)
+        predictions = predict_pool(self.predictor, corpus, progress=self.progress, cache_dir=cache_dir)
         report.predicted = len(predictions)
         report.seconds["predict"] = time.perf_counter() - t
 
@@ -246,7 +250,7 @@ class DemonstrationBuilder:
         if cfg.strategy == "f-exp":
             faith_scores = self._rank_faithfulness(predictions, report)
         # Rank every eligible example; the walk below stops once n are stored.
-        ranked = select(
+        ranked = select_by_strategy(
             predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores
         )
         report.eligible = ranked.eligible
@@ -284,7 +288,7 @@ class DemonstrationBuilder:
         return report
 
     def _rank_faithfulness(self, predictions: list[Prediction], report: BuildReport) -> dict[str, float]:
-        pool = select(
+        pool = select_by_strategy(
             predictions, "random", self.config.fexp_candidates or 4 * self.config.n, seed=self.config.seed
         ).chosen
         explanations = self.explain([p.example.input for p in pool], [p.example.label for p in pool])

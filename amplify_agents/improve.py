@@ -47,11 +47,12 @@ from amplify_agents.files import atomic_write
 from amplify_agents.framing import Frame
 from amplify_agents.hygiene import normalize_text
 from amplify_agents.models.loading import LoadedModel
+from amplify_agents.predictors import Prediction, TargetPredictor
 from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import RationaleTemplate
-from amplify_agents.selection import Prediction, TargetPredictor, round_robin, select
 from amplify_agents.selectors import AmplifyExampleSelector, RetrievalSettings
 from amplify_agents.stores import RationaleStore
+from amplify_agents.strategies import round_robin, select_by_strategy
 from amplify_agents.tasks import Example, Task
 
 __all__ = [
@@ -532,7 +533,9 @@ def _add_errors(run: _Round, preds: list[Prediction], record: RoundRecord, *, se
         return
     # Errors only: no label-balance fill with correct items (those were not errors).
     n = run.config.n_per_round
-    chosen = select(eligible, run.config.strategy, n, seed=seed, balanced=True, fill_missing_labels=False).chosen
+    chosen = select_by_strategy(
+        eligible, run.config.strategy, n, seed=seed, balanced=True, fill_missing_labels=False
+    ).chosen
     explanations = builder.explain([p.example.input for p in chosen], [p.example.label for p in chosen])
     demos = []
     for p, exp in zip(chosen, explanations, strict=True):

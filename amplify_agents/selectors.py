@@ -27,8 +27,8 @@ from amplify_agents.explainers.base import Explainer
 from amplify_agents.framing import Frame
 from amplify_agents.prompts import DemoKeys, build_text_prompt
 from amplify_agents.rationales import RationaleTemplate, template_for, write_demonstration
-from amplify_agents.selection import round_robin
 from amplify_agents.stores import RationaleStore
+from amplify_agents.strategies import round_robin
 
 __all__ = ["AmplifyExampleSelector", "RetrievalSettings", "TokenBudget"]
 

@@ -35,8 +35,8 @@ from amplify_agents.explainers.gradient import (  # noqa: E402
     GradientExplainer,
     GradXInputExplainer,
 )
-from amplify_agents.explainers.proxy import CausalLMProxy, DifferentiableLabelModel, ProxyClassifier  # noqa: E402
 from amplify_agents.models import load_causal_lm  # noqa: E402
+from amplify_agents.models.proxy import CausalLMProxy, DifferentiableLabelModel, ProxyClassifier  # noqa: E402
 from amplify_agents.tasks import load_task  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bigbench"

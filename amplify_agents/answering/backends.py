@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
 
-from amplify_agents.models.generation import GenerationSettings, generate
+from amplify_agents.models.generation import GenerationSettings, generate_text
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.models.locks import model_lock
 from amplify_agents.models.scoring import LabelScorer, LabelScores
@@ -160,7 +160,7 @@ class LocalBackend(AnswerBackend):
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 48, stop: Sequence[str] = ()) -> list[str]:
         settings = GenerationSettings(max_new_tokens=max_new_tokens, stop=tuple(stop))
         with model_lock(self.loaded):
-            return generate(self.loaded, [_as_text(p) for p in prompts], settings, batch_size=16)
+            return generate_text(self.loaded, [_as_text(p) for p in prompts], settings, batch_size=16)
 
 
 def _as_text(prompt: Prompt) -> str:

@@ -94,7 +94,7 @@ def build(
 ) -> None:
     """Build demonstrations of a task into a store: predict, select, explain, store (resumable)."""
     from amplify_agents.builder import BuildConfig, DemonstrationBuilder
-    from amplify_agents.selection import ProxyMCSPredictor
+    from amplify_agents.predictors import ProxyMCSPredictor
 
     task = load_task(task_path)
     splits = split_task(task, "--pool / --test", seed=options.seed, test=options.test, pool=options.pool)
@@ -137,8 +137,8 @@ def _target_predictor(
     """The target's predictor, its backend (to close) and the metadata recorded with every demonstration."""
     from amplify_agents.answering import Answerer, AnswerSettings, ResponseCache, open_target
     from amplify_agents.framing import Frame
+    from amplify_agents.predictors import TargetPredictor
     from amplify_agents.prompts import PromptStyle
-    from amplify_agents.selection import TargetPredictor
 
     spec = target.target()
     # The builder keeps the target's predictions of the pool beside the store (a re-run predicts
@@ -208,8 +208,8 @@ def _saved_proxy(
 ) -> tuple[Any, Path]:
     """The classifier proxy fine-tuned on ``train``, saved beside the store and reused by later builds
     (and by ``inspect --explain``); returns it and its folder."""
-    from amplify_agents.explainers.proxy import ProxyClassifier
     from amplify_agents.explainers.registry import create_proxy
+    from amplify_agents.models.proxy import ProxyClassifier
 
     key = json.dumps([task.name, list(task.labels), sorted(e.id for e in train), epochs, seed])
     folder = store_dir / ".amplify" / "proxies" / f"{store.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"

@@ -94,8 +94,8 @@ def _run_demo(path: Path, store_dir: Path, opts: DemoOptions, quiet: bool) -> No
     from amplify_agents.explainers.gradient import GradXInputExplainer
     from amplify_agents.explainers.registry import create_proxy
     from amplify_agents.framing import Frame
+    from amplify_agents.predictors import TargetPredictor
     from amplify_agents.prompts import PromptStyle
-    from amplify_agents.selection import TargetPredictor
     from amplify_agents.selectors import AmplifyExampleSelector
 
     task = load_task(path, "--task")

@@ -69,20 +69,18 @@ class MethodOptions(OptionGroup):
     ] = None
 
 
+_SELECT_ON_HELP = (
+    "test: evaluate every method on test. validation: pick the best method on a validation split "
+    "(balanced accuracy), then evaluate only it and io on test."
+)
+
+
 @dataclass(frozen=True)
 class EvalSplitOptions(OptionGroup):
     """The items ``eval`` scores: the test split, and optionally a validation split to choose a method on."""
 
     test_size: Annotated[int, typer.Option(min=1, help="Test items per seed.")] = 100
-    select_on: Annotated[
-        SelectOn,
-        choice(
-            SelectOn,
-            "selection split",
-            help="test: evaluate every method on test. validation: pick the best method on a validation split "
-            "(balanced accuracy), then evaluate only it and io on test.",
-        ),
-    ] = SelectOn.test
+    select_on: Annotated[SelectOn, choice(SelectOn, "selection split", help=_SELECT_ON_HELP)] = SelectOn.test
     validation_size: Annotated[
         int, typer.Option(min=1, help="Validation items per seed (with --select-on validation).")
     ] = 50

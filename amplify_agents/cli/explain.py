@@ -147,7 +147,7 @@ def _saved_proxy(demo: "Demonstration", store_dir: Path) -> Any:
     folder = demo.extra.get("proxy_dir")
     if not folder or not (store_dir / str(folder) / "amplify_proxy.json").is_file():
         return None
-    from amplify_agents.explainers.proxy import ProxyClassifier
+    from amplify_agents.models.proxy import ProxyClassifier
 
     return ProxyClassifier.load(store_dir / str(folder), progress=False)
 

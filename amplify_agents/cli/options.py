@@ -59,7 +59,7 @@ class Choice(str, Enum):
 
 
 class Strategy(Choice):
-    """How ``build`` selects the examples it explains (:data:`amplify_agents.selection.STRATEGIES`)."""
+    """How ``build`` selects the examples it explains (:data:`amplify_agents.strategies.STRATEGIES`)."""
 
     _value_: Literal["error", "success", "h-mcs", "l-mcs", "f-exp", "random"]
     error = "error"
@@ -307,19 +307,16 @@ class TargetOptions(OptionGroup):
         return self.explainer_model or (None if self.base_url is not None else self.model)
 
 
+_PROXY_HELP = (
+    "Proxy of the proxy explainers (and of amplify: methods): classifier (MiniLM head) or causal_lm (the small LM)."
+)
+
+
 @dataclass(frozen=True)
 class ProxyOptions(OptionGroup):
     """The proxy model of the proxy explainers (build, eval, improve)."""
 
-    proxy: Annotated[
-        ProxyKind,
-        choice(
-            ProxyKind,
-            "proxy",
-            help="Proxy of the proxy explainers (and of amplify: methods): classifier (MiniLM head) "
-            "or causal_lm (the small LM).",
-        ),
-    ] = ProxyKind.classifier
+    proxy: Annotated[ProxyKind, choice(ProxyKind, "proxy", help=_PROXY_HELP)] = ProxyKind.classifier
     proxy_epochs: Annotated[
         int, typer.Option(min=0, help="Fine-tuning epochs of the classifier proxy (0 = untrained head).")
     ] = 10

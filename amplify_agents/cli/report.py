@@ -60,16 +60,7 @@ def build_report_table(report: BuildReport) -> Table:
     table.add_column("stage")
     table.add_column("count", justify="right")
     table.add_column("seconds", justify="right")
-    rows = [
-        ("examples", report.examples, report.seconds.get("load", 0.0)),
-        ("predicted", report.predicted, report.seconds.get("predict", 0.0)),
-        (f"eligible ({report.strategy})", report.eligible, report.seconds.get("select", 0.0)),
-        ("label-balance fill", report.filled, 0.0),
-        ("explained", report.explained, report.seconds.get("explain", 0.0)),
-        ("stored (new)", len(report.added), report.seconds.get("store", 0.0)),
-        ("already stored", len(report.skipped_existing), 0.0),
-    ]
-    for name, count, secs in rows:
+    for name, count, secs in report.rows():
         table.add_row(name, str(count), f"{secs:.1f}")
     for reason, count in sorted(report.discarded.items()):
         table.add_row(Text(f"discarded: {reason}"), str(count), "")

@@ -59,16 +59,10 @@ from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, cre
 from amplify_agents.framing import Frame
 from amplify_agents.models import LoadedModel, parse_answer
 from amplify_agents.models.calibration import CalibrationMethod
+from amplify_agents.predictors import LabelPredictor, Prediction, ProxyMCSPredictor, TargetPredictor
 from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate
-from amplify_agents.selection import (
-    STRATEGIES,
-    LabelPredictor,
-    Prediction,
-    ProxyMCSPredictor,
-    TargetPredictor,
-    select,
-)
+from amplify_agents.strategies import STRATEGIES, select_by_strategy
 from amplify_agents.tasks import Example, Task
 
 __all__ = [
@@ -390,7 +384,7 @@ def _random_selection(ctx: SeedContext) -> list[Prediction]:
         Prediction(ex, ex.label, probs)
         for ex, probs in zip(ctx.pool, predictor.predict_proba([e.input for e in ctx.pool]), strict=True)
     ]
-    return select(preds, "random", ctx.config.n_shot, seed=ctx.seed).chosen
+    return select_by_strategy(preds, "random", ctx.config.n_shot, seed=ctx.seed).chosen
 
 
 def _semantic_plan(ctx: SeedContext) -> DemoPlan:

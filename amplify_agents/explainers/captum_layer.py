@@ -64,16 +64,9 @@ class CausalGradientExplainer(SLMExplainer, AttributionExplainer):
     """Base of the gradient explainers on a causal LM's input embeddings.
 
     Args:
-        loaded: the causal LM and its tokenizer.
-        labels: the label space; a target outside it raises
-            :class:`~amplify_agents.errors.LabelError`.
-        frame: how the input sits in the prompt and where the label starts.
         internal_batch_size: rows per forward/backward pass (inputs x steps/samples).
-        max_length: the context length (default: the model's ``max_position_embeddings``);
-            a longer prompt + label raises :class:`~amplify_agents.errors.ExplanationError`
-            (nothing is truncated).
-        **kwargs: the base :class:`~amplify_agents.explainers.base.Explainer` settings
-            (``k``, ``aggregation``, ``stopwords``, ``batch_size`` ...).
+        (``loaded``, ``labels``, ``frame``, ``max_length`` and the base settings in
+        ``**kwargs``: see :class:`~amplify_agents.explainers.slm.SLMExplainer`)
     """
 
     name = "causal_gradient"

@@ -62,17 +62,12 @@ class CausalPerturbationExplainer(SLMExplainer, AttributionExplainer):
     """Base of the word-perturbation explainers on a causal LM.
 
     Args:
-        loaded: the causal LM and its tokenizer.
-        labels: the label space; a target outside it raises
-            :class:`~amplify_agents.errors.LabelError`.
-        frame: how the input sits in the prompt and where the label starts.
         mask: ``"drop"`` removes an absent word's tokens, ``"pad"`` replaces them with pad.
         perturbations_per_eval: perturbed prompts scored per forward pass.
         min_prefix_tokens: cache the prompt tokens before the input when there are this many.
         seed: seeds the sampler (the same for every input).
-        max_length: the context length (default: the model's ``max_position_embeddings``);
-            a longer prompt + label raises :class:`~amplify_agents.errors.ExplanationError`.
-        **kwargs: the base :class:`~amplify_agents.explainers.base.Explainer` settings.
+        (``loaded``, ``labels``, ``frame``, ``max_length`` and the base settings in
+        ``**kwargs``: see :class:`~amplify_agents.explainers.slm.SLMExplainer`)
     """
 
     name = "causal_perturbation"

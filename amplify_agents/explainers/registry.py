@@ -4,8 +4,8 @@ Three families, by what they open:
 
 * **proxy** explainers (AMPLIFY): ``grad``, ``grad_x_input``, ``contrastive_grad``,
   ``contrastive_grad_x_input`` explain a differentiable proxy: by default a
-  :class:`~amplify_agents.explainers.proxy.ProxyClassifier` on MiniLM fine-tuned on the
-  demo pool, or a :class:`~amplify_agents.explainers.proxy.CausalLMProxy` on the SLM
+  :class:`~amplify_agents.models.proxy.ProxyClassifier` on MiniLM fine-tuned on the
+  demo pool, or a :class:`~amplify_agents.models.proxy.CausalLMProxy` on the SLM
   (``proxy="causal_lm"``), or any proxy object passed in;
 * **slm** explainers (Self-AMPLIFY): ``gradient_x_activation``, ``integrated_gradients``,
   ``gradient_shap``, ``deeplift`` (Captum on the embedding layer), ``kernel_shap``,
@@ -148,7 +148,7 @@ def create_proxy(
         progress: show the fine-tuning progress bar.
         device: the classifier's device (None = CPU; the causal-LM proxy stays on the SLM's).
     """
-    from amplify_agents.explainers.proxy import CausalLMProxy, ProxyClassifier
+    from amplify_agents.models.proxy import CausalLMProxy, ProxyClassifier
 
     if kind == "causal_lm":
         if slm is None:

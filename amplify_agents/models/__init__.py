@@ -1,6 +1,6 @@
 """Models: loading (hub id, directory, GGUF, offline names), label scoring, AMPLIFY's proxies, generation, parsing."""
 
-from amplify_agents.models.generation import GenerationSettings, generate
+from amplify_agents.models.generation import GenerationSettings, generate_text
 from amplify_agents.models.loading import LoadedModel, default_cache_dir, load_causal_lm, load_encoder
 from amplify_agents.models.parsing import normalize_label, parse_answer
 from amplify_agents.models.proxy import CausalLMProxy, DifferentiableLabelModel, ProxyClassifier
@@ -17,7 +17,7 @@ __all__ = [
     "OFFLINE_MODELS",
     "ProxyClassifier",
     "default_cache_dir",
-    "generate",
+    "generate_text",
     "load_causal_lm",
     "load_encoder",
     "normalize_label",

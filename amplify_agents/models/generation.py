@@ -10,7 +10,7 @@ import torch
 
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["GenerationSettings", "cut_at_stops", "generate", "generate_ids"]
+__all__ = ["GenerationSettings", "cut_at_stops", "generate_ids", "generate_text"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class GenerationSettings:
 
 
 @torch.inference_mode()
-def generate(
+def generate_text(
     loaded: LoadedModel,
     prompts: Sequence[str],
     settings: GenerationSettings = GenerationSettings(),

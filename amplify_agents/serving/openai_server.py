@@ -575,45 +575,19 @@ class _Handler(BaseHTTPRequestHandler):
         usage: dict[str, int],
         body: dict[str, Any],
     ) -> None:
+        def chunk(choice_list: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+            head = {"id": rid, "object": "text_completion", "created": created, "model": self.model_name}
+            return {**head, "choices": choice_list, **extra}
+
         def events() -> Iterator[dict[str, Any]]:
             for choice in choices:
-                yield {
-                    "id": rid,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": self.model_name,
-                    "choices": [
-                        {
-                            "text": choice["text"],
-                            "index": choice["index"],
-                            "logprobs": choice["logprobs"],
-                            "finish_reason": None,
-                        }
-                    ],
-                }
-                yield {
-                    "id": rid,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": self.model_name,
-                    "choices": [
-                        {
-                            "text": "",
-                            "index": choice["index"],
-                            "logprobs": None,
-                            "finish_reason": choice["finish_reason"],
-                        }
-                    ],
-                }
+                # The text first, then an empty chunk carrying the finish reason, as OpenAI streams.
+                text = {"text": choice["text"], "logprobs": choice["logprobs"], "finish_reason": None}
+                end = {"text": "", "logprobs": None, "finish_reason": choice["finish_reason"]}
+                yield chunk([{"index": choice["index"], **text}])
+                yield chunk([{"index": choice["index"], **end}])
             if (body.get("stream_options") or {}).get("include_usage"):
-                yield {
-                    "id": rid,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": self.model_name,
-                    "choices": [],
-                    "usage": usage,
-                }
+                yield chunk([], usage=usage)
 
         self._send_events(events())
 

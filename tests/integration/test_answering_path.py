@@ -18,9 +18,10 @@ from amplify_agents import cli
 from amplify_agents.answering import Answerer, AnswerSettings, LocalBackend
 from amplify_agents.cli import app
 from amplify_agents.framing import Frame
+from amplify_agents.predictors import TargetPredictor, predict_pool
 from amplify_agents.prompts import PromptStyle
-from amplify_agents.selection import TargetPredictor, balance_key, predict, select
 from amplify_agents.stores import RationaleStore
+from amplify_agents.strategies import balance_key, select_by_strategy
 from amplify_agents.tasks import load_task
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,7 @@ def test_each_item_is_scored_over_its_own_options(gemma, options_task: Path) -> 
 
     backend.answer = spy  # type: ignore[method-assign]
     predictor = TargetPredictor(Answerer(backend, AnswerSettings(PromptStyle(Frame.from_task(task)))), task.labels)
-    predictions = predict(predictor, list(task))
+    predictions = predict_pool(predictor, list(task))
     assert [lab for call in calls for lab in call] == [tuple(c) for _, c, _ in ITEMS]  # 3 labels per item, not 18
     for p, (_, choices, _) in zip(predictions, ITEMS, strict=True):
         assert set(p.probs) == set(choices) and abs(sum(p.probs.values()) - 1) < 1e-6
@@ -67,7 +68,7 @@ def test_each_item_is_scored_over_its_own_options(gemma, options_task: Path) -> 
 
     # Label balance means option position here: the gold sits at positions 1, 2, 3, 1, 2, 3.
     assert [balance_key(ex) for ex in task] == ["option 1", "option 2", "option 3"] * 2
-    chosen = select(predictions, "random", 3, seed=0).chosen
+    chosen = select_by_strategy(predictions, "random", 3, seed=0).chosen
     assert sorted(balance_key(p.example) for p in chosen) == ["option 1", "option 2", "option 3"]
 
 

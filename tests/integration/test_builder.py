@@ -14,12 +14,12 @@ import pytest
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder, remove_words
 from amplify_agents.errors import AmplifyError
 from amplify_agents.explainers.gradient import GradXInputExplainer
-from amplify_agents.explainers.proxy import ProxyClassifier
 from amplify_agents.explainers.random import RandomExplainer
 from amplify_agents.explainers.words import split_words
 from amplify_agents.framing import Frame
+from amplify_agents.models.proxy import ProxyClassifier
+from amplify_agents.predictors import SLMPredictor, predict_pool
 from amplify_agents.rationales import AMPLIFY
-from amplify_agents.selection import SLMPredictor, predict
 from amplify_agents.stores import RationaleStore, default_embeddings
 from amplify_agents.tasks import load_task
 
@@ -64,7 +64,7 @@ def test_each_strategy_builds_correct_demonstrations(tmp_path, sports, slm_predi
     assert abs(labels.count(task.labels[0]) - labels.count(task.labels[1])) <= 1  # label-balanced
     assert report.filled == sum(bool(d.scores.get("balance_fill")) for d in demos)  # counts stored fills only
     assert store.count() == len(demos) == len(report.added) > 0
-    predictions = {p.example.id: p for p in predict(slm_predictor, pool.examples)}
+    predictions = {p.example.id: p for p in predict_pool(slm_predictor, pool.examples)}
     gold = {e.id: e for e in pool}
     for d in demos:
         ex = gold[d.example_id]
@@ -141,7 +141,7 @@ _SCRIPT = textwrap.dedent(
     """
     import sys
     from amplify_agents.builder import BuildConfig, DemonstrationBuilder
-    from amplify_agents.explainers.proxy import ProxyClassifier
+    from amplify_agents.models.proxy import ProxyClassifier
     from amplify_agents.explainers.random import RandomExplainer
     from amplify_agents.stores import RationaleStore
     from amplify_agents.tasks import load_task

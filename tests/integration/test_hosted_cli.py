@@ -21,8 +21,8 @@ from amplify_agents.answering import Answerer, AnswerSettings, Endpoint, open_en
 from amplify_agents.chains import create_amplify_chain
 from amplify_agents.cli import app
 from amplify_agents.framing import Frame
+from amplify_agents.predictors import TargetPredictor, predict_pool
 from amplify_agents.prompts import PromptStyle
-from amplify_agents.selection import TargetPredictor, predict
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import load_task
 
@@ -145,7 +145,7 @@ def test_build_selects_by_the_hosted_targets_errors(llama_server: LlamaServer, t
     pool = task.split(seed=0, test=4).pool
     backend = open_endpoint(Endpoint(llama_server.base_url, llama_server.model, concurrency=1))
     predictor = TargetPredictor(Answerer(backend, AnswerSettings(PromptStyle(Frame.from_task(task)))), task.labels)
-    wrong = {p.example.id for p in predict(predictor, list(pool)) if not p.correct}
+    wrong = {p.example.id for p in predict_pool(predictor, list(pool)) if not p.correct}
     demos = RationaleStore.local("hosted", store_dir).list()
     assert demos
     for d in demos:  # each is an error of the endpoint's model, or a flagged label-balance fill

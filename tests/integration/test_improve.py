@@ -11,7 +11,7 @@ from amplify_agents.explainers.random import RandomExplainer
 from amplify_agents.framing import Frame
 from amplify_agents.hygiene import normalize_text
 from amplify_agents.improve import DataLeakageError, ImproveConfig, history_path_for, improve_store, load_histories
-from amplify_agents.selection import SLMPredictor, predict
+from amplify_agents.predictors import SLMPredictor, predict_pool
 from amplify_agents.stores import RationaleStore, default_embeddings
 from amplify_agents.tasks import Example, load_task
 
@@ -84,7 +84,7 @@ def test_overlap_with_the_test_split_is_guarded(tmp_path, gemma, sports) -> None
     # Test items the model gets wrong zero-shot: with an empty store, round 0 is zero-shot,
     # so these are errors the loop would add if they were not test items.
     candidates = splits.test.examples[:10]
-    wrong = [p.example for p in predict(SLMPredictor(gemma, task.labels, frame), candidates) if not p.correct]
+    wrong = [p.example for p in predict_pool(SLMPredictor(gemma, task.labels, frame), candidates) if not p.correct]
     assert len(wrong) >= 2
     same_id = wrong[0]
     same_text = Example(id="val-copy", input=f"  {wrong[1].input.upper()} ", label=wrong[1].label)

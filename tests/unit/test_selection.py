@@ -6,7 +6,8 @@ from collections import Counter
 
 import pytest
 
-from amplify_agents.selection import STRATEGIES, Prediction, select
+from amplify_agents.predictors import Prediction
+from amplify_agents.strategies import STRATEGIES, select_by_strategy
 from amplify_agents.tasks import Example
 
 
@@ -28,16 +29,16 @@ def preds() -> list[Prediction]:
 
 
 def test_error_and_success_partition(preds: list[Prediction]) -> None:
-    err = select(preds, "error", 100, balanced=False)
-    ok = select(preds, "success", 100, balanced=False)
+    err = select_by_strategy(preds, "error", 100, balanced=False)
+    ok = select_by_strategy(preds, "success", 100, balanced=False)
     assert all(not p.correct for p in err.chosen) and all(p.correct for p in ok.chosen)
     assert len(err.chosen) + len(ok.chosen) == len(preds) - 1
     assert err.discarded["prediction outside the label space"] == 1
 
 
 def test_mcs_orders(preds: list[Prediction]) -> None:
-    high = select(preds, "h-mcs", 5, balanced=False).chosen
-    low = select(preds, "l-mcs", 5, balanced=False).chosen
+    high = select_by_strategy(preds, "h-mcs", 5, balanced=False).chosen
+    low = select_by_strategy(preds, "l-mcs", 5, balanced=False).chosen
     assert [p.mcs for p in high] == sorted([p.mcs for p in high], reverse=True)
     assert high[0].example.id == "19"  # p(no)=... highest p(yes) among gold-no errors
     assert min(p.mcs for p in high) > max(p.mcs for p in low)
@@ -52,7 +53,7 @@ def test_mcs_formula() -> None:
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_every_strategy_is_label_balanced(preds: list[Prediction], strategy: str) -> None:
     faith = {p.example.id: float(i) for i, p in enumerate(preds)}
-    sel = select(preds, strategy, 6, seed=1, faithfulness=faith)
+    sel = select_by_strategy(preds, strategy, 6, seed=1, faithfulness=faith)
     counts = Counter(p.example.label for p in sel.chosen)
     assert len(sel.chosen) == 6
     assert counts["yes"] == counts["no"] == 3, counts
@@ -60,14 +61,14 @@ def test_every_strategy_is_label_balanced(preds: list[Prediction], strategy: str
 
 
 def test_unbalanced_follows_the_ranking(preds: list[Prediction]) -> None:
-    sel = select(preds, "h-mcs", 6, balanced=False)
+    sel = select_by_strategy(preds, "h-mcs", 6, balanced=False)
     errors = sorted((p for p in preds if p.predicted and not p.correct), key=lambda p: -p.mcs)
     assert [p.example.id for p in sel.chosen] == [p.example.id for p in errors[:6]]
     assert Counter(p.example.label for p in sel.chosen) == {"no": 5, "yes": 1}
 
 
 def test_short_selection_says_how_many(preds: list[Prediction]) -> None:
-    sel = select(preds, "error", 50, fill_missing_labels=False)
+    sel = select_by_strategy(preds, "error", 50, fill_missing_labels=False)
     assert sel.short and len(sel.chosen) == sel.eligible == 13 and sel.requested == 50
 
 
@@ -75,9 +76,9 @@ def test_missing_label_is_filled_with_its_hardest_examples() -> None:
     # A model that always says "yes": every error is a gold "no".
     preds = [_pred(i, "no", 0.6 + i / 100) for i in range(6)]
     preds += [_pred(10 + i, "yes", 0.9 - i / 10) for i in range(5)]  # correct "yes", p(yes) falling
-    plain = select(preds, "error", 4, fill_missing_labels=False)
+    plain = select_by_strategy(preds, "error", 4, fill_missing_labels=False)
     assert Counter(p.example.label for p in plain.chosen) == {"no": 4} and not plain.filled
-    sel = select(preds, "error", 4)
+    sel = select_by_strategy(preds, "error", 4)
     assert Counter(p.example.label for p in sel.chosen) == {"no": 2, "yes": 2}
     # The fill takes the "yes" items the model was least sure of (lowest gold probability).
     assert sel.filled == {"14", "13"} and sel.eligible == 6
@@ -85,21 +86,21 @@ def test_missing_label_is_filled_with_its_hardest_examples() -> None:
 
 def test_random_is_seeded(preds: list[Prediction]) -> None:
     ids = lambda s: [p.example.id for p in s.chosen]  # noqa: E731
-    assert ids(select(preds, "random", 5, seed=3)) == ids(select(preds, "random", 5, seed=3))
-    assert ids(select(preds, "random", 5, seed=3)) != ids(select(preds, "random", 5, seed=4))
+    assert ids(select_by_strategy(preds, "random", 5, seed=3)) == ids(select_by_strategy(preds, "random", 5, seed=3))
+    assert ids(select_by_strategy(preds, "random", 5, seed=3)) != ids(select_by_strategy(preds, "random", 5, seed=4))
 
 
 def test_f_exp_ranks_by_faithfulness_and_needs_it(preds: list[Prediction]) -> None:
     faith = {p.example.id: -i for i, p in enumerate(preds)}
-    sel = select(preds, "f-exp", 3, balanced=False, faithfulness=faith)
+    sel = select_by_strategy(preds, "f-exp", 3, balanced=False, faithfulness=faith)
     assert [p.example.id for p in sel.chosen] == ["0", "1", "2"]
     with pytest.raises(ValueError, match="faithfulness"):
-        select(preds, "f-exp", 3)
+        select_by_strategy(preds, "f-exp", 3)
 
 
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="h-mcs"):
-        select([], "best", 3)
+        select_by_strategy([], "best", 3)
 
 
 def test_document_frequency_filter_removes_a_word_in_every_input() -> None:

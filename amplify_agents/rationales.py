@@ -147,13 +147,15 @@ def get_template(template: str | RationaleTemplate) -> RationaleTemplate:
         raise ValueError(f"Unknown rationale template {template!r}: known ones are {sorted(TEMPLATES)}.") from None
 
 
-def template_for(explainer: Explainer | str, template: str | RationaleTemplate | None = None) -> RationaleTemplate:
+def template_for(
+    explainer: Explainer | str | None, template: str | RationaleTemplate | None = None
+) -> RationaleTemplate:
     """The rationale template for ``explainer``: ``template`` when given, else the explainer
     family's own (P-step for written explanations, Self-AMPLIFY's wording for self-named
-    keywords, AMPLIFY's for attributions)."""
+    keywords, AMPLIFY's for attributions and when there is no explainer)."""
     if template is not None:
         return get_template(template)
-    name = explainer if isinstance(explainer, str) else explainer.name
+    name = explainer if isinstance(explainer, str) or explainer is None else explainer.name
     if name == "self_exp":
         return P_STEP
     if name == "self_topk":

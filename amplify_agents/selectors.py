@@ -21,11 +21,11 @@ from typing import Any
 from langchain_core.embeddings import Embeddings
 from langchain_core.example_selectors import BaseExampleSelector
 
-from amplify_agents.demonstrations import Demonstration
+from amplify_agents.demonstrations import DemoKeys, Demonstration
 from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.framing import Frame
-from amplify_agents.prompts import DemoKeys, build_text_prompt
+from amplify_agents.prompts import build_text_prompt
 from amplify_agents.rationales import RationaleTemplate, template_for, write_demonstration
 from amplify_agents.stores import RationaleStore
 from amplify_agents.strategies import round_robin
@@ -135,7 +135,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         self.fetch_k = retrieval.fetch_k or 4 * k
         self.budget = budget
         self.frame = frame
-        self.template = template_for(self.explainer or "", template)
+        self.template = template_for(self.explainer, template)
 
     # ------------------------------------------------------------ constructors
     @classmethod

@@ -42,11 +42,12 @@ from amplify_agents.answering.toplogprobs import label_scores_from_tokens, token
 from amplify_agents.chains.llms import LabelScoringLLM, local_generation_llm
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, RouteSettings, switchable
+from amplify_agents.demonstrations import DemoKeys
 from amplify_agents.framing import Frame
 from amplify_agents.models.calibration import CalibrationMethod
 from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.prompts import DemoKeys, PromptForm, PromptStyle, format_documents
+from amplify_agents.prompts import PromptForm, PromptStyle, format_documents
 from amplify_agents.prompts import build_prompt as build_any_prompt
 
 __all__ = [

@@ -326,7 +326,7 @@ def test_history_messages_render_in_chat_prompt() -> None:
 
 def test_frame_is_given_once_and_the_style_takes_the_selectors_keys() -> None:
     from amplify_agents.chains.amplify import chain_style
-    from amplify_agents.prompts import DemoKeys
+    from amplify_agents.demonstrations import DemoKeys
 
     style = PromptStyle(frame=FRAME, answer_prefix="So: ")
     assert chain_style(None, FRAME, style) is style  # the same frame twice is fine

@@ -14,7 +14,10 @@ __all__ = [
     "LabelError",
     "ExplanationError",
     "StoreError",
+    "StoreConnectionError",
     "EndpointError",
+    "InputTooLongError",
+    "FileEncodingError",
 ]
 
 
@@ -50,6 +53,20 @@ class StoreError(AmplifyError):
     """The rationale store rejected an operation; nothing was written."""
 
 
+class StoreConnectionError(StoreError, ConnectionError):
+    """A Chroma server store did not answer in time or refused the connection; the message
+    names its host and port, how long was waited, and what to check."""
+
+
 class EndpointError(AmplifyError):
     """A model endpoint cannot be used: nothing answers at its URL, its API key variable is
     unset, or it does not serve the model asked for. The message names which, and the fix."""
+
+
+class InputTooLongError(AmplifyError, ValueError):
+    """A text is longer than its limit (see :class:`~amplify_agents.limits.TextLimits`); the
+    message names the field, where it came from, its length and the limit."""
+
+
+class FileEncodingError(AmplifyError, ValueError):
+    """A file is not valid UTF-8; the message names the file, the line and the byte."""

@@ -1,21 +1,36 @@
-"""Atomic file writes: results, histories, exports and review queues are never half-written.
+"""Files the library writes and reads back: atomic writes and JSON Lines that round-trip.
+
+Atomic writes: results, histories, exports and review queues are never half-written.
 
 Every file the library rewrites goes through :func:`atomic_write`: the text is written to a
 temporary file next to the destination, flushed, then renamed over it, so an interrupted
 run leaves either the old file or the new one. Unlike a bare ``tempfile.mkstemp`` (mode
 ``0600``), the file gets the usual permissions (``0666`` minus the umask), as ``open()``
 would have given it.
+
+JSON Lines: :func:`json_line` escapes the characters other readers treat as line breaks
+(U+0085, U+2028, U+2029; ``json.dumps`` with ``ensure_ascii=False`` keeps them raw) and
+:func:`read_lines` splits on ``"\\n"`` only (``str.splitlines`` also splits on those), so
+every text written comes back unchanged and a file can always be read line by line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
-__all__ = ["atomic_write"]
+from amplify_agents.errors import FileEncodingError
+
+__all__ = ["atomic_write", "json_line", "loads_line", "read_lines"]
+
+# Characters that json.dumps(ensure_ascii=False) leaves raw but that str.splitlines(), many
+# editors and JavaScript readers take for a line break. Inside a JSON document they can only
+# occur in strings, where the \\u escape means the same character.
+_LINE_BREAK_ESCAPES = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
 def _read_umask() -> int:
@@ -49,3 +64,39 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], None]) 
         Path(staging).unlink(missing_ok=True)
         raise
     return target
+
+
+def json_line(value: Any, *, sort_keys: bool = False) -> str:
+    """``value`` as one JSON Lines line, newline included, safe for any line splitter."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, allow_nan=True)
+    return text.translate(_LINE_BREAK_ESCAPES) + "\n"
+
+
+def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` for each line of a UTF-8 file, split on ``"\\n"`` only.
+
+    A trailing ``"\\r"`` is removed (files saved on Windows). Raises
+    :class:`~amplify_agents.errors.FileEncodingError` naming the file, line and byte when a
+    line is not UTF-8, and ``OSError`` when the file cannot be read.
+    """
+    source = Path(path)
+    with source.open("rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise FileEncodingError(
+                    f"{source}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                    f"{exc.start + 1}); re-save the file as UTF-8."
+                ) from None
+            if number == 1:
+                line = line.removeprefix("\ufeff")  # a byte-order mark, as Excel writes
+            yield number, line.rstrip("\n").removesuffix("\r")
+
+
+def loads_line(line: str) -> Any:
+    """Parse one JSON line; a document nested too deeply raises ``ValueError``, not ``RecursionError``."""
+    try:
+        return json.loads(line)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None

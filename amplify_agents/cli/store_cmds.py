@@ -1,10 +1,12 @@
 """The commands that read or copy a store: ``select``, ``inspect``, ``export`` and ``import``."""
 
 import json
+import warnings
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -19,7 +21,46 @@ if TYPE_CHECKING:
     from amplify_agents.selectors import AmplifyExampleSelector
     from amplify_agents.stores import RationaleStore
 
-__all__ = ["SelectorOptions", "export_cmd", "import_cmd", "inspect_cmd", "select_cmd"]
+__all__ = ["SelectorOptions", "export_cmd", "import_cmd", "inspect_cmd", "open_for_reading", "select_cmd"]
+
+T = TypeVar("T")
+
+
+def open_for_reading(store: StoreArgs) -> "RationaleStore":
+    """The store of ``STORE_DIR``/``--name``, opened read-only: nothing in the folder is written.
+
+    A missing folder, a folder that is not a store, or a store name it does not hold is bad
+    input (exit 2), and the folder is left as it was.
+    """
+    from amplify_agents.errors import StoreError
+    from amplify_agents.stores import RationaleStore, validate_store_name
+
+    if store.store_dir is None:
+        raise bad("the store directory is required.", "STORE_DIR")
+    if not store.name:
+        raise bad("the store name is required.", "--name")
+    if not store.store_dir.is_dir():
+        raise bad(f"no store directory {store.store_dir}.", "STORE_DIR")
+    try:
+        validate_store_name(store.name)
+        return RationaleStore.local(store.name, store.store_dir, read_only=True)
+    except StoreError as exc:
+        raise bad(str(exc), "STORE_DIR / --name") from None
+
+
+def _reporting_skips(read: Callable[[], T]) -> T:
+    """``read()``, printing each skipped-record warning as one line instead of a traceback-style warning."""
+    from amplify_agents.stores import UnreadableRecordWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UnreadableRecordWarning)
+        result = read()
+    for warning in caught:
+        if issubclass(warning.category, UnreadableRecordWarning):
+            console.print(f"[yellow]warning:[/] {warning.message}", highlight=False)
+        else:  # not ours: show it as Python would have
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return result
 
 
 @dataclass(frozen=True)
@@ -80,8 +121,8 @@ def select_cmd(
     if not query or not query.strip():
         raise bad("a non-empty query is required.", "--query")
     frame = Frame.from_task(load_task(task_file, "--task-file")) if task_file else Frame()
-    demo_store = store.open(create=False)
-    demos = selection.selector(demo_store, frame).select_demonstrations(query)
+    demo_store = open_for_reading(store)
+    demos = _reporting_skips(lambda: selection.selector(demo_store, frame).select_demonstrations(query))
     if as_json:
         typer.echo(json.dumps([d.to_dict() for d in demos], ensure_ascii=False, indent=1))
         return
@@ -109,7 +150,7 @@ def inspect_cmd(
     """
     if (heatmap.html or heatmap.png or heatmap.explainer) and not heatmap.explain:
         raise bad("--html, --png and --explainer need --explain DEMO_ID.", "--explain")
-    demo_store = store.open(create=False)
+    demo_store = open_for_reading(store)
     if heatmap.explain:
         assert store.store_dir is not None  # open() refuses a missing directory
         explain_demo(demo_store, store.store_dir, heatmap)
@@ -122,8 +163,13 @@ def _print_statistics(store: "RationaleStore", store_dir: Path | None, sample: i
     from amplify_agents.feedback import usefulness_of
     from amplify_agents.improve import load_histories
 
-    demos = store.list()
+    demos = _reporting_skips(store.list)
     console.print(f"[bold]store {store.name!r}[/] in {store_dir}: {len(demos)} demonstration(s)")
+    unreadable = store.unreadable()
+    if unreadable:
+        console.print(f"[bold yellow]{len(unreadable)} unreadable record(s)[/] (skipped by every read):")
+        for record_id, reason in sorted(unreadable.items()):
+            console.print(f"  {record_id}: {reason}", highlight=False)
     if demos:
         for title, key in (
             ("per task", "task"),
@@ -159,8 +205,8 @@ def export_cmd(
     """Write every demonstration of a store to a JSONL file."""
     if out is None:
         raise bad("the output file is required.", "--out")
-    demo_store = store.open(create=False)
-    count = demo_store.export_jsonl(out)
+    demo_store = open_for_reading(store)
+    count = _reporting_skips(lambda: demo_store.export_jsonl(out))
     console.print(f"exported {count} demonstration(s) from {demo_store.name!r} to {out}")
 
 
@@ -173,7 +219,7 @@ def import_cmd(
 ) -> None:
     """Add (upsert) every demonstration of a JSONL file to a store."""
     from amplify_agents.errors import StoreError
-    from amplify_agents.stores import read_jsonl
+    from amplify_agents.stores import read_jsonl, validate_batch
 
     if source is None:
         raise bad("the input file is required.", "--in")
@@ -181,6 +227,7 @@ def import_cmd(
         raise bad(f"file not found: {source}", "--in")
     try:
         demos = read_jsonl(source)  # checked whole before the store is touched
+        validate_batch(demos)  # a blank input or label fails here, before the store is created
     except StoreError as exc:
         raise bad(str(exc), "--in") from None
     demo_store = store.open(create=True)

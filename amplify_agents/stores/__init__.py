@@ -8,18 +8,29 @@ Example:
 """
 
 from amplify_agents.stores.chroma import RationaleStore, StoreConnectionError, validate_store_name
-from amplify_agents.stores.embeddings import LazyEmbeddings, default_embeddings
+from amplify_agents.stores.connection import ServerSettings
+from amplify_agents.stores.embeddings import LazyEmbeddings, default_embeddings, embedding_model_name
 from amplify_agents.stores.jsonl import read_jsonl, write_jsonl
-from amplify_agents.stores.schema import SCHEMA_VERSION, InvalidDemonstrationError, StoreVersionError
+from amplify_agents.stores.schema import (
+    SCHEMA_VERSION,
+    InvalidDemonstrationError,
+    StoreVersionError,
+    UnreadableRecordWarning,
+    validate_batch,
+)
 
 __all__ = [
     "RationaleStore",
+    "ServerSettings",
     "SCHEMA_VERSION",
     "default_embeddings",
     "LazyEmbeddings",
     "StoreConnectionError",
     "StoreVersionError",
     "InvalidDemonstrationError",
+    "UnreadableRecordWarning",
+    "embedding_model_name",
+    "validate_batch",
     "validate_store_name",
     "read_jsonl",
     "write_jsonl",

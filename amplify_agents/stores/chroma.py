@@ -7,17 +7,29 @@ input (what is embedded); everything else is scalar metadata (see :mod:`.schema`
 The same collection can be used from a local directory (embedded Chroma) or through a Chroma
 server; the underlying LangChain vector store is exposed as :attr:`RationaleStore.vectorstore`
 so LangChain's own example selectors can run on the same data and embeddings.
+
+Reliability: a server store waits at most :attr:`ServerSettings.timeout_s` per request and
+retries a bounded number of times before raising
+:class:`~amplify_agents.errors.StoreConnectionError` (see :mod:`.connection`); a store
+opened with ``read_only=True`` reads a private copy and never writes to the folder (see
+:mod:`.snapshot`); a record that is not a readable demonstration is skipped with an
+:class:`~amplify_agents.stores.schema.UnreadableRecordWarning` instead of failing the whole
+read, and :meth:`RationaleStore.unreadable` lists such records; a store opened with other
+embeddings than it was built with is refused at open.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import ipaddress
 import os
 import re
+import warnings
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import chromadb
 from chromadb.errors import NotFoundError
@@ -26,30 +38,31 @@ from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 
 from amplify_agents.demonstrations import Demonstration
-from amplify_agents.errors import StoreError
-from amplify_agents.stores.embeddings import LazyEmbeddings
+from amplify_agents.errors import StoreConnectionError, StoreError
+from amplify_agents.stores.connection import ServerSettings, call_with_retries, connect
+from amplify_agents.stores.embeddings import LazyEmbeddings, embedding_model_name
 from amplify_agents.stores.jsonl import read_jsonl, write_jsonl
 from amplify_agents.stores.schema import (
+    EMBEDDING_MODEL_KEY,
     SCHEMA_KEY,
+    UnreadableRecordWarning,
     check_schema_version,
     collection_metadata,
     from_record,
     to_record,
     validate_batch,
 )
+from amplify_agents.stores.snapshot import copy_for_reading, remove_copy
 
-__all__ = ["RationaleStore", "StoreConnectionError", "validate_store_name"]
+__all__ = ["RationaleStore", "ServerSettings", "StoreConnectionError", "validate_store_name"]
 
 Where = dict[str, Any]
+T = TypeVar("T")
 
 _NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,61}[a-zA-Z0-9]$")
 _RESERVED_NAMES = {"langchain"}  # LangChain/Chroma's shared default collection
 # Stores created here compare unit-norm vectors by cosine distance.
 _COLLECTION_CONFIGURATION: dict[str, Any] = {"hnsw": {"space": "cosine"}}
-
-
-class StoreConnectionError(StoreError):
-    """The Chroma server could not be reached."""
 
 
 def validate_store_name(name: str) -> str:
@@ -109,12 +122,20 @@ class RationaleStore:
             process).
         embeddings: any LangChain embeddings; by default the offline MiniLM of
             :func:`~amplify_agents.stores.embeddings.default_embeddings`, loaded on first use.
+        read_only: with ``persist_directory``, read a private copy of an existing store and
+            never write to the directory (Chroma writes to every directory it opens); writes
+            raise :class:`StoreError`. Call :meth:`close` to delete the copy (also done when
+            the store is garbage-collected).
+        server: how to reach and wait for the server of ``client`` (set by :meth:`server`);
+            requests that fail to reach it are retried ``server.retries`` times.
 
     Raises:
         StoreVersionError: the collection was written by a newer amplify-agents; nothing
             was changed.
-        StoreError: an invalid name, or the collection exists and holds records that were
-            not written by amplify-agents.
+        StoreConnectionError: the server did not answer in time or refused the connection.
+        StoreError: an invalid name; the collection exists and holds records that were
+            not written by amplify-agents; it was built with other embeddings; or, with
+            ``read_only``, the directory or the store in it does not exist.
 
     Example:
         >>> store = RationaleStore.local("snarks-amplify", "./chroma_demo")  # doctest: +SKIP
@@ -129,28 +150,55 @@ class RationaleStore:
         persist_directory: str | os.PathLike[str] | None = None,
         client: chromadb.ClientAPI | None = None,
         embeddings: Embeddings | None = None,
+        read_only: bool = False,
+        server: ServerSettings | None = None,
     ) -> None:
         self._name = validate_store_name(name)
         self.directory: Path | None = Path(persist_directory) if persist_directory is not None else None
         """The folder of an embedded persistent store (None in memory or on a server)."""
         if persist_directory is not None and client is not None:
             raise ValueError("Give either persist_directory or client, not both.")
-        if client is None:
-            client = _persistent_client(persist_directory) if persist_directory is not None else None
-        self._client: chromadb.ClientAPI = client if client is not None else chromadb.EphemeralClient()
+        if read_only and self.directory is None:
+            raise ValueError("read_only=True needs persist_directory (a server store is read where it is).")
+        self._read_only = read_only
+        self._server = server if server is not None else _server_of(client)
+        readable = self.directory.expanduser() if read_only and self.directory else None
+        self._copy: Path | None = copy_for_reading(readable) if readable is not None else None
+        try:
+            if client is None:
+                opened = self._copy if self._copy is not None else persist_directory
+                client = _persistent_client(opened) if opened is not None else None
+            self._client: chromadb.ClientAPI = client if client is not None else chromadb.EphemeralClient()
+            self._closer = weakref.finalize(self, _close, self._client, self._copy)
+            self._open(embeddings)
+        except BaseException:
+            if self._copy is not None:
+                remove_copy(self._copy)
+            raise
+
+    def _open(self, embeddings: Embeddings | None) -> None:
         self._embeddings: Embeddings = embeddings if embeddings is not None else LazyEmbeddings()
+        self._dimension: int | None = None  # the collection's vector size, once known
         # Check before LangChain's Chroma runs get_or_create: a refused store stays untouched.
-        self._check_existing_collection()
-        self._vectorstore = Chroma(
-            collection_name=self._name,
-            embedding_function=self._embeddings,
-            client=self._client,
-            collection_metadata=collection_metadata(),
-            collection_configuration=_COLLECTION_CONFIGURATION,  # type: ignore[arg-type]
+        existing = self._call("open the store", self._existing_collection)
+        if existing is None and self._read_only:
+            raise StoreError(self._missing_message())
+        if existing is not None:
+            self._check_existing_collection(existing)
+        self._vectorstore = self._call(
+            "open the store",
+            lambda: Chroma(
+                collection_name=self._name,
+                embedding_function=self._embeddings,
+                client=self._client,
+                collection_metadata=collection_metadata(embedding_model_name(self._embeddings)),
+                collection_configuration=_COLLECTION_CONFIGURATION,  # type: ignore[arg-type]
+            ),
         )
-        self._collection = self._client.get_collection(self._name)
+        self._collection = self._call("open the store", lambda: self._client.get_collection(self._name))
         self._to_similarity = _similarity_from_distance(self._distance_space())
         self._max_batch: int | None = None
+        self._unreadable: dict[str, str] = {}
 
     # -- construction ----------------------------------------------------------------------
 
@@ -160,9 +208,16 @@ class RationaleStore:
         name: str,
         directory: str | os.PathLike[str],
         embeddings: Embeddings | None = None,
+        *,
+        read_only: bool = False,
     ) -> RationaleStore:
-        """A store in an embedded, persistent Chroma under ``directory`` (created if missing)."""
-        return cls(name, persist_directory=directory, embeddings=embeddings)
+        """A store in an embedded, persistent Chroma under ``directory``.
+
+        Without ``read_only`` the directory and the store are created if missing. With
+        ``read_only=True`` the store must exist; it is read from a private copy, so the
+        directory is never written to (it may be write-protected).
+        """
+        return cls(name, persist_directory=directory, embeddings=embeddings, read_only=read_only)
 
     @classmethod
     def server(
@@ -174,38 +229,46 @@ class RationaleStore:
         embeddings: Embeddings | None = None,
         *,
         ssl: bool = False,
+        connection: ServerSettings | None = None,
     ) -> RationaleStore:
         """A store on a Chroma server (``chroma run --path DIR --host HOST --port PORT``).
 
         Args:
             headers: extra HTTP headers, e.g. an auth token ``{"X-Chroma-Token": "..."}``.
             ssl: connect with HTTPS.
+            connection: every connection setting at once (time-out, retries, token variable);
+                give it instead of ``host``, ``port``, ``headers`` and ``ssl``.
 
         Raises:
-            StoreConnectionError: the server cannot be reached or refused the client.
+            StoreConnectionError: the server cannot be reached, does not answer within the
+                time-out, or refused the client.
         """
-        try:
-            client = chromadb.HttpClient(host=host, port=port, ssl=ssl, headers=headers)
-        except Exception as exc:  # chromadb raises ValueError wrapping httpx errors, or auth errors
-            raise StoreConnectionError(
-                f"Could not connect to a Chroma server at {host}:{port} ({exc}). Start one with "
-                f"`chroma run --path DIR --host {host} --port {port}`, or check the host, the port "
-                "and any auth header."
-            ) from exc
-        return cls(name, client=client, embeddings=embeddings)
+        if connection is None:
+            connection = ServerSettings(host=host, port=port, ssl=ssl, headers=dict(headers or {}))
+        elif (host, port, headers, ssl) != ("127.0.0.1", 8000, None, False):
+            raise ValueError("Give either connection=ServerSettings(...) or host/port/headers/ssl, not both.")
+        return cls(name, client=connect(connection), embeddings=embeddings, server=connection)
 
-    def _check_existing_collection(self) -> None:
+    def _existing_collection(self) -> Any:
         try:
-            existing = self._client.get_collection(self._name)
+            return self._client.get_collection(self._name)
         except NotFoundError:
-            return  # a new store: LangChain's Chroma creates it with our metadata
+            return None  # a new store: LangChain's Chroma creates it with our metadata
+
+    def _missing_message(self) -> str:
+        names = sorted(c if isinstance(c, str) else c.name for c in self._client.list_collections())
+        listing = ", ".join(names) if names else "none"
+        return f"no store named {self._name!r} in {self.directory} (stores there: {listing})."
+
+    def _check_existing_collection(self, existing: Any) -> None:
         metadata = dict(existing.metadata or {})
         where = f"The Chroma collection {self._name!r}"
         if SCHEMA_KEY in metadata:
             check_schema_version(metadata[SCHEMA_KEY], where)
             # (Versions older than SCHEMA_VERSION would be migrated here; 1 is the first.)
+            self._check_embeddings(existing, metadata)
             return
-        records = existing.count()
+        records = self._call("open the store", existing.count)
         if records:
             raise StoreError(
                 f"{where} already holds {records} record(s) not written by amplify-agents (its metadata "
@@ -214,7 +277,44 @@ class RationaleStore:
         # An empty collection made elsewhere: adopt it. modify() replaces the whole metadata and
         # refuses "hnsw:" keys (the distance space cannot change), so those are left out.
         kept = {key: value for key, value in metadata.items() if not key.startswith("hnsw:")}
-        existing.modify(metadata={**kept, **collection_metadata()})
+        self._call("open the store", lambda: existing.modify(metadata={**kept, **collection_metadata()}))
+
+    def _check_embeddings(self, existing: Any, metadata: dict[str, Any]) -> None:
+        """Refuse embeddings other than those the store was built with (name, then dimension)."""
+        recorded = metadata.get(EMBEDDING_MODEL_KEY)
+        current = embedding_model_name(self._embeddings)
+        if isinstance(recorded, str) and recorded != current:
+            raise StoreError(
+                f"The store {self._name!r} was built with the embeddings {recorded!r}, but is opened with "
+                f"{current!r}: its similarities would be meaningless. {self._embedding_fix(recorded)}"
+            )
+        dimension = getattr(getattr(existing, "_model", None), "dimension", None)
+        self._dimension = dimension if isinstance(dimension, int) and dimension > 0 else None
+        lazy = isinstance(self._embeddings, LazyEmbeddings) and self._embeddings._inner is None
+        if recorded is None and self._dimension is not None and not lazy:
+            # A store from before the name was recorded: one short probe compares the sizes now
+            # (lazy embeddings are compared on their first use instead, to open without a model).
+            self._check_dimension(len(self._embeddings.embed_query("dimension check")))
+
+    def _check_dimension(self, size: int) -> None:
+        if self._dimension is not None and size != self._dimension:
+            recorded = (self._collection_metadata() or {}).get(EMBEDDING_MODEL_KEY, "not recorded")
+            raise StoreError(
+                f"The store {self._name!r} holds vectors of dimension {self._dimension} (embeddings "
+                f"{recorded!r}), but the embeddings given ({embedding_model_name(self._embeddings)!r}) make "
+                f"vectors of dimension {size}. {self._embedding_fix(recorded)}"
+            )
+
+    def _embedding_fix(self, recorded: Any) -> str:
+        return (
+            f"Open it with embeddings= the model it was built with ({recorded!r}), or move it to the new "
+            "embeddings: export_jsonl() it, then import_jsonl() into a new store opened with them (every "
+            "input is embedded again); nothing was changed."
+        )
+
+    def _collection_metadata(self) -> dict[str, Any] | None:
+        collection = getattr(self, "_collection", None)
+        return dict(collection.metadata or {}) if collection is not None else None
 
     def _distance_space(self) -> str:
         configuration: dict[str, Any] = dict(self._collection.configuration or {})
@@ -224,6 +324,19 @@ class RationaleStore:
                 return str(settings["space"])
         return str((self._collection.metadata or {}).get("hnsw:space", "l2"))
 
+    def close(self) -> None:
+        """Release the client's files; for a ``read_only`` store, delete its private copy.
+
+        The store cannot be used afterwards. Closing twice does nothing.
+        """
+        self._closer()
+
+    def __enter__(self) -> RationaleStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- properties ------------------------------------------------------------------------
 
     @property
@@ -232,11 +345,16 @@ class RationaleStore:
         return self._name
 
     @property
+    def read_only(self) -> bool:
+        """Whether the store was opened for reading only (writes raise :class:`StoreError`)."""
+        return self._read_only
+
+    @property
     def vectorstore(self) -> Chroma:
         """The underlying LangChain ``Chroma``, for LangChain's own selectors and retrievers.
 
         Records added through it (e.g. a selector's ``add_example``) are not demonstrations;
-        reading them through this store raises :class:`StoreError`.
+        reading them through this store skips them with an :class:`UnreadableRecordWarning`.
         """
         return self._vectorstore
 
@@ -251,7 +369,8 @@ class RationaleStore:
         return self._client
 
     def __repr__(self) -> str:
-        return f"RationaleStore({self._name!r}, client={type(self._client).__name__})"
+        mode = ", read_only=True" if self._read_only else ""
+        return f"RationaleStore({self._name!r}, client={type(self._client).__name__}{mode})"
 
     def __len__(self) -> int:
         return self.count()
@@ -263,13 +382,15 @@ class RationaleStore:
 
         Idempotent: adding the same demonstration again replaces it, the count is unchanged.
         The whole batch is validated before anything is written; it is embedded with one
-        ``embed_documents`` call and written with one upsert (split only past Chroma's
-        maximum batch size).
+        ``embed_documents`` call per chunk and written with one upsert (split only past
+        Chroma's maximum batch size).
 
         Raises:
             InvalidDemonstrationError: an item is not a Demonstration, or has an empty input
                 or label; nothing was written.
+            StoreError: the store is read-only, or the embeddings do not fit it.
         """
+        self._check_writable("add demonstrations")
         batch = list(demos)
         validate_batch(batch)
         records = [to_record(demo) for demo in batch]
@@ -279,11 +400,19 @@ class RationaleStore:
         step = self._batch_size()
         for start in range(0, len(ids), step):
             chunk = ids[start : start + step]
-            self._vectorstore.add_texts(
-                texts=[unique[i][0] for i in chunk],
-                metadatas=[unique[i][1] for i in chunk],
+            documents = [unique[i][0] for i in chunk]
+            vectors = self._embed_documents(documents)
+            metadatas = [unique[i][1] for i in chunk]
+            self._call(
+                "add demonstrations",
+                self._collection.upsert,
                 ids=chunk,
+                embeddings=vectors,
+                documents=documents,
+                metadatas=metadatas,
             )
+        if ids:
+            self._record_embedding_name()
         return [record_id for record_id, _, _ in records]
 
     def upsert(self, demos: Iterable[Demonstration]) -> builtins.list[str]:
@@ -292,9 +421,12 @@ class RationaleStore:
 
     def delete(self, ids: Iterable[str]) -> None:
         """Delete demonstrations by id; ids that are not stored are ignored."""
+        self._check_writable("delete demonstrations")
         unique = list(dict.fromkeys(ids))
         if unique:  # Chroma refuses an empty id list
-            self._vectorstore.delete(ids=unique)
+            self._call("delete demonstrations", lambda: self._collection.delete(ids=unique))
+        for record_id in unique:
+            self._unreadable.pop(record_id, None)
 
     def import_jsonl(self, path: str | os.PathLike[str]) -> int:
         """Add every demonstration of a JSONL file (see :meth:`export_jsonl`); return how many.
@@ -322,8 +454,10 @@ class RationaleStore:
         found: dict[str, Demonstration] = {}
         step = self._batch_size()
         for start in range(0, len(unique), step):
-            for doc in self._vectorstore.get_by_ids(unique[start : start + step]):
-                found[str(doc.id)] = self._from_document(doc)
+            chunk = unique[start : start + step]
+            result = self._call("get demonstrations", self._collection.get, ids=chunk)
+            for demo in self._demonstrations(result):
+                found[demo.demo_id] = demo
         # Chroma returns records in storage order, not in the order asked.
         return [found[i] for i in wanted if i in found]
 
@@ -333,36 +467,64 @@ class RationaleStore:
         present: set[str] = set()
         step = self._batch_size()
         for start in range(0, len(unique), step):
-            result = self._vectorstore.get(ids=unique[start : start + step], include=[])
+            chunk = unique[start : start + step]
+            result = self._call("look ids up", self._collection.get, ids=chunk, include=[])
             present.update(result["ids"])
         return present
 
     def list(self, where: Where | None = None, limit: int | None = None) -> builtins.list[Demonstration]:
         """Stored demonstrations matching a Chroma ``where`` filter, in storage order.
 
+        Records that are not readable demonstrations (added by other code, or of a newer
+        layout) are skipped with one :class:`UnreadableRecordWarning`; see :meth:`unreadable`.
+
         Args:
             where: a metadata filter, e.g. ``{"task": "snarks"}``,
                 ``{"$and": [{"task": "snarks"}, {"strategy": "error"}]}`` or ``{"k": {"$gte": 4}}``.
-            limit: at most this many.
+            limit: at most this many records are read.
         """
-        result = self._vectorstore.get(where=where or None, limit=limit, include=["documents", "metadatas"])
-        return [
-            from_record(record_id, document, metadata)
-            for record_id, document, metadata in zip(
-                result["ids"], result["documents"], result["metadatas"], strict=True
-            )
-        ]
+        result = self._call(
+            "list demonstrations",
+            lambda: self._collection.get(where=where or None, limit=limit, include=["documents", "metadatas"]),
+        )
+        return self._demonstrations(result)
 
     def count(self, where: Where | None = None) -> int:
-        """How many demonstrations are stored (matching ``where`` when given)."""
+        """How many records are stored (matching ``where`` when given), unreadable ones included."""
         if not where:
-            return self._collection.count()
-        return len(self._vectorstore.get(where=where, include=[])["ids"])
+            return self._call("count demonstrations", self._collection.count)
+        return len(self._call("count demonstrations", lambda: self._collection.get(where=where, include=[]))["ids"])
+
+    def unreadable(self) -> dict[str, str]:
+        """Every record that cannot be read as a demonstration, by id, with the reason.
+
+        Reads the whole store (in Chroma-sized batches). Such records are skipped by the
+        other reads; :meth:`delete` removes them.
+        """
+        found: dict[str, str] = {}
+        step = self._batch_size()
+        total = self.count()
+        for offset in range(0, total, step):
+            result = self._call(
+                "list demonstrations",
+                self._collection.get,
+                limit=step,
+                offset=offset,
+                include=["documents", "metadatas"],
+            )
+            for record_id, document, metadata in _rows(result):
+                try:
+                    from_record(record_id, document, metadata)
+                except StoreError as exc:
+                    found[record_id] = str(exc)
+        self._unreadable = dict(found)
+        return found
 
     def export_jsonl(self, path: str | os.PathLike[str]) -> int:
-        """Write every demonstration to a JSONL file sorted by id; return how many.
+        """Write every readable demonstration to a JSONL file sorted by id; return how many.
 
-        Two exports of the same store are byte-identical, so exports diff cleanly.
+        Two exports of the same store are byte-identical, so exports diff cleanly. Unreadable
+        records are left out with an :class:`UnreadableRecordWarning` (see :meth:`unreadable`).
         """
         return write_jsonl(self.list(), Path(path))
 
@@ -376,19 +538,25 @@ class RationaleStore:
             the embeddings (higher is nearer).
         """
         _check_k(k)
-        pairs = self._vectorstore.similarity_search_with_score(query, k=k, filter=where or None)
-        return [(self._from_document(doc), self._to_similarity(distance)) for doc, distance in pairs]
+        return self.search_by_vector(self._embed_query(query), k=k, where=where)
 
     def search_by_vector(
         self, embedding: Sequence[float], k: int = 4, where: Where | None = None
     ) -> builtins.list[tuple[Demonstration, float]]:
         """Like :meth:`search`, from an embedding computed by the caller."""
         _check_k(k)
+        vector = [float(x) for x in embedding]
+        self._check_dimension(len(vector))
         # Despite its name, this LangChain method returns Chroma's distances, not relevance scores.
-        pairs = self._vectorstore.similarity_search_by_vector_with_relevance_scores(
-            [float(x) for x in embedding], k=k, filter=where or None
+        pairs = self._call(
+            "search demonstrations",
+            lambda: self._vectorstore.similarity_search_by_vector_with_relevance_scores(
+                vector, k=k, filter=where or None
+            ),
         )
-        return [(self._from_document(doc), self._to_similarity(distance)) for doc, distance in pairs]
+        by_id = {str(doc.id): distance for doc, distance in pairs}
+        demos = self._demonstrations_of([doc for doc, _ in pairs])
+        return [(demo, self._to_similarity(by_id[demo.demo_id])) for demo in demos]
 
     def mmr(
         self,
@@ -409,26 +577,123 @@ class RationaleStore:
         _check_k(k)
         if not 0.0 <= lambda_mult <= 1.0:
             raise ValueError(f"lambda_mult must be between 0 and 1, got {lambda_mult}.")
-        docs = self._vectorstore.max_marginal_relevance_search(
-            query, k=k, fetch_k=max(fetch_k, k), lambda_mult=lambda_mult, filter=where or None
+        vector = self._embed_query(query)
+        docs = self._call(
+            "search demonstrations",
+            lambda: self._vectorstore.max_marginal_relevance_search_by_vector(
+                vector, k=k, fetch_k=max(fetch_k, k), lambda_mult=lambda_mult, filter=where or None
+            ),
         )
-        return [self._from_document(doc) for doc in docs]
+        return self._demonstrations_of(docs)
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _from_document(self, doc: Document) -> Demonstration:
-        return from_record(str(doc.id), doc.page_content, doc.metadata)
+    def _call(self, what: str, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``call(*args, **kwargs)``; on a server, with its bounded retries and StoreConnectionError."""
+        if self._server is None:
+            return call(*args, **kwargs)
+        return call_with_retries(self._server, f"{what} ({self._name!r})", functools.partial(call, *args, **kwargs))
+
+    def _check_writable(self, what: str) -> None:
+        if self._read_only:
+            raise StoreError(
+                f"Cannot {what}: the store {self._name!r} in {self.directory} was opened read-only. "
+                "Open it with RationaleStore.local(name, directory) to change it."
+            )
+
+    def _embed_documents(self, texts: builtins.list[str]) -> builtins.list[builtins.list[float]]:
+        vectors = self._embeddings.embed_documents(texts)
+        if vectors:
+            self._check_dimension(len(vectors[0]))
+            self._dimension = self._dimension or len(vectors[0])
+        return vectors
+
+    def _embed_query(self, text: str) -> builtins.list[float]:
+        vector = self._embeddings.embed_query(text)
+        self._check_dimension(len(vector))
+        return vector
+
+    def _record_embedding_name(self) -> None:
+        # Stores from before the name was recorded (or adopted empty collections) get it at
+        # their first write, so later opens can compare it.
+        metadata = dict(self._collection.metadata or {})
+        if EMBEDDING_MODEL_KEY in metadata:
+            return
+        kept = {key: value for key, value in metadata.items() if not key.startswith("hnsw:")}
+        kept[EMBEDDING_MODEL_KEY] = embedding_model_name(self._embeddings)
+        self._call("record the embeddings", lambda: self._collection.modify(metadata=kept))
+
+    def _demonstrations(self, result: Any) -> builtins.list[Demonstration]:
+        """The readable demonstrations of a Chroma ``get`` result; the others skipped, with a warning."""
+        demos: builtins.list[Demonstration] = []
+        skipped: dict[str, str] = {}
+        for record_id, document, metadata in _rows(result):
+            try:
+                demos.append(from_record(record_id, document, metadata))
+            except StoreError as exc:  # StoreVersionError included: one record must not block all
+                skipped[record_id] = str(exc)
+        if skipped:
+            self._unreadable.update(skipped)
+            shown = ", ".join(repr(i) for i in list(skipped)[:5]) + (" ..." if len(skipped) > 5 else "")
+            warnings.warn(
+                UnreadableRecordWarning(
+                    f"Store {self._name!r}: skipped {len(skipped)} record(s) that are not readable "
+                    f"demonstrations ({shown}); the other {len(demos)} were read. First reason: "
+                    f"{next(iter(skipped.values()))} List them with RationaleStore.unreadable() or "
+                    "`amplify inspect`; remove them with RationaleStore.delete(ids)."
+                ),
+                stacklevel=3,
+            )
+        return demos
+
+    def _demonstrations_of(self, docs: Sequence[Document]) -> builtins.list[Demonstration]:
+        return self._demonstrations(
+            {
+                "ids": [str(doc.id) for doc in docs],
+                "documents": [doc.page_content for doc in docs],
+                "metadatas": [doc.metadata for doc in docs],
+            }
+        )
 
     def _batch_size(self) -> int:
         if self._max_batch is None:
             # One round trip on a server, hence cached; Chroma refuses larger upserts and gets.
-            self._max_batch = max(1, int(self._client.get_max_batch_size()))
+            self._max_batch = max(1, int(self._call("open the store", self._client.get_max_batch_size)))
         return self._max_batch
+
+
+def _rows(result: Any) -> builtins.list[tuple[str, str | None, Any]]:
+    documents = result.get("documents") or [None] * len(result["ids"])
+    metadatas = result.get("metadatas") or [None] * len(result["ids"])
+    return list(zip(result["ids"], documents, metadatas, strict=True))
 
 
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}.")
+
+
+def _server_of(client: chromadb.ClientAPI | None) -> ServerSettings | None:
+    """For a caller's own HTTP client: its host and port, no retries (its waits are its own)."""
+    if client is None:
+        return None
+    settings = client.get_settings()
+    if "fastapi" not in str(settings.chroma_api_impl).lower() or not settings.chroma_server_host:
+        return None
+    port = int(settings.chroma_server_http_port or 8000)
+    return ServerSettings(host=str(settings.chroma_server_host), port=port, retries=0)
+
+
+def _close(client: chromadb.ClientAPI, copy: Path | None) -> None:
+    # Called once, by close() or when the store is collected.
+    close = getattr(client, "close", None)
+    if callable(close) and copy is not None:
+        try:
+            close()
+        except Exception:  # a copy's client holds nothing worth reporting
+            pass
+    if copy is not None:
+        remove_copy(copy)
 
 
 def _persistent_client(directory: str | os.PathLike[str]) -> chromadb.ClientAPI:

@@ -14,7 +14,7 @@ from langchain_core.embeddings import Embeddings
 
 from amplify_agents.errors import ModelNotAvailableError
 
-__all__ = ["DEFAULT_EMBEDDING_MODEL", "LazyEmbeddings", "default_embeddings"]
+__all__ = ["DEFAULT_EMBEDDING_MODEL", "LazyEmbeddings", "default_embeddings", "embedding_model_name"]
 
 DEFAULT_EMBEDDING_MODEL = "all-MiniLM-L6-v2"
 
@@ -80,3 +80,30 @@ class LazyEmbeddings(Embeddings):
     def __repr__(self) -> str:
         state = "loaded" if self._inner is not None else "not loaded yet"
         return f"LazyEmbeddings({getattr(self._factory, '__name__', self._factory)!r}, {state})"
+
+
+_NAME_ATTRIBUTES = ("model_name", "model", "model_id", "deployment")
+
+
+def embedding_model_name(embeddings: Embeddings) -> str:
+    """A name for the model behind ``embeddings``, recorded in a store and compared at open.
+
+    The default MiniLM is :data:`DEFAULT_EMBEDDING_MODEL` whether it is loaded or still lazy;
+    other embeddings are named by their class and the first of their ``model_name``,
+    ``model``, ``model_id`` or ``deployment`` attributes that is a string (e.g.
+    ``"HuggingFaceEmbeddings:BAAI/bge-small-en"``), else by their class alone.
+    """
+    if isinstance(embeddings, LazyEmbeddings):
+        if embeddings._factory is default_embeddings:
+            return DEFAULT_EMBEDDING_MODEL
+        if embeddings._inner is None:  # naming must not load a model
+            return f"LazyEmbeddings:{getattr(embeddings._factory, '__qualname__', repr(embeddings._factory))}"
+        embeddings = embeddings._inner
+    if embeddings is _default:
+        return DEFAULT_EMBEDDING_MODEL
+    kind = type(embeddings).__name__
+    for attribute in _NAME_ATTRIBUTES:
+        value = getattr(embeddings, attribute, None)
+        if isinstance(value, str) and value:
+            return f"{kind}:{value}"
+    return kind

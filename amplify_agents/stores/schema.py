@@ -18,7 +18,9 @@ from amplify_agents.errors import StoreError
 __all__ = [
     "SCHEMA_VERSION",
     "SCHEMA_KEY",
+    "EMBEDDING_MODEL_KEY",
     "InvalidDemonstrationError",
+    "UnreadableRecordWarning",
     "StoreVersionError",
     "check_schema_version",
     "collection_metadata",
@@ -31,6 +33,8 @@ SCHEMA_VERSION = 1
 """Layout version of records and collections written by this library."""
 
 SCHEMA_KEY = "schema_version"
+EMBEDDING_MODEL_KEY = "embedding_model"
+"""Collection metadata naming the embeddings a store was built with (its dimension is Chroma's own)."""
 
 _NO_K = -1  # Chroma drops None-valued metadata keys; -1 keeps k filterable as an int
 
@@ -43,9 +47,20 @@ class InvalidDemonstrationError(StoreError, ValueError):
     """A batch given to the store holds something that is not a valid demonstration."""
 
 
-def collection_metadata() -> dict[str, Any]:
-    """Metadata for a new collection: marks it as a rationale store and records the layout."""
-    return {SCHEMA_KEY: SCHEMA_VERSION, "amplify_agents": "rationale-store"}
+class UnreadableRecordWarning(UserWarning):
+    """Records of a store could not be read as demonstrations and were skipped.
+
+    See :meth:`~amplify_agents.stores.RationaleStore.unreadable` for their ids and why.
+    """
+
+
+def collection_metadata(embedding_model: str | None = None) -> dict[str, Any]:
+    """Metadata for a new collection: marks it as a rationale store, records the layout and,
+    when given, the name of the embeddings it is built with."""
+    metadata: dict[str, Any] = {SCHEMA_KEY: SCHEMA_VERSION, "amplify_agents": "rationale-store"}
+    if embedding_model:
+        metadata[EMBEDDING_MODEL_KEY] = embedding_model
+    return metadata
 
 
 def check_schema_version(version: Any, where: str) -> None:

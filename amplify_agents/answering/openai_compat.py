@@ -16,22 +16,30 @@
   reply is parsed.
 
 Both run requests on a bounded thread pool (``Endpoint.concurrency``) and retry transient
-failures (connection errors, time-outs, 429 and 5xx) with LangChain's ``with_retry``. Wrap
+failures (connection errors, time-outs, 408/409/429, 5xx, a reply that is not an OpenAI
+response) up to ``Endpoint.attempts`` times, waiting as the server's ``Retry-After`` says, else
+an exponential back-off with jitter, never longer than ``Endpoint.max_wait_s``. What still fails
+is raised as :class:`~amplify_agents.errors.EndpointError` naming the URL, the status or fault,
+the attempts and the fix; a failed request cancels the call's requests not yet sent. Wrap
 them in :class:`~amplify_agents.answering.cache.CachedBackend` (``open_endpoint(..., cache=)``
 does) so an interrupted run resumes without paying twice.
 """
 
 from __future__ import annotations
 
+import email.utils
 import logging
+import math
 import os
+import random
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from langchain_core.messages import BaseMessage
-from langchain_core.runnables import Runnable, RunnableLambda
 
 from amplify_agents.answering.backends import AnswerBackend, Prompt, PromptForm, Reply, ReplySettings
 from amplify_agents.answering.cache import CachedBackend, ResponseCache
@@ -61,7 +69,11 @@ class Endpoint:
             ``"chat"`` (chat messages, labels from top log-probabilities).
         timeout: seconds per request.
         concurrency: requests in flight at once.
-        attempts: tries per request on transient failures (connection, time-out, 429, 5xx).
+        attempts: tries per request on transient failures (connection, time-out, 408, 409, 429,
+            5xx, a malformed reply).
+        backoff_s: the first wait between attempts when the server gives no ``Retry-After``;
+            it doubles at each attempt, with jitter (half to all of it).
+        max_wait_s: the longest wait between attempts: a longer ``Retry-After`` is cut to it.
         top_logprobs: alternatives per token asked for (OpenAI allows 20 for chat, 5 for
             completions; llama.cpp's server and vLLM more).
         scoring: completions: ``"top_logprobs"`` (one request per prompt) or ``"echo"`` (exact,
@@ -81,6 +93,8 @@ class Endpoint:
     top_logprobs: int = 20
     scoring: Literal["top_logprobs", "echo"] = "top_logprobs"
     label_tokens: int = 4
+    backoff_s: float = 0.5
+    max_wait_s: float = 20.0
 
     def __post_init__(self) -> None:
         if not self.base_url.startswith(("http://", "https://")):
@@ -91,6 +105,11 @@ class Endpoint:
             raise ValueError(f"scoring must be 'top_logprobs' or 'echo', got {self.scoring!r}.")
         if self.concurrency < 1 or self.attempts < 1:
             raise ValueError("concurrency and attempts must be at least 1.")
+        if not self.timeout > 0 or self.backoff_s < 0 or self.max_wait_s < 0:
+            raise ValueError(
+                f"timeout must be positive and backoff_s, max_wait_s not negative: got timeout={self.timeout}, "
+                f"backoff_s={self.backoff_s}, max_wait_s={self.max_wait_s}."
+            )
 
     def api_key(self) -> str:
         """The key from the named environment variable (a placeholder when none is named)."""
@@ -105,21 +124,69 @@ class Endpoint:
         return key
 
 
-def _transient_errors() -> tuple[type[BaseException], ...]:
-    import openai
-
-    return (
-        ConnectionError,
-        TimeoutError,
-        openai.APIConnectionError,
-        openai.APITimeoutError,
-        openai.InternalServerError,
-        openai.RateLimitError,
-    )
-
-
 class LogprobsUnsupported(RuntimeError):
     """The server refused a request for log-probabilities (answer by generation instead)."""
+
+
+class _Malformed(Exception):
+    """A reply that is not the OpenAI response asked for (a body that is not JSON, missing fields)."""
+
+
+_RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether asking again may help: the connection, a time-out, a rate limit, a server fault."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in _RETRY_STATUSES or exc.status_code >= 500
+    return isinstance(exc, (openai.APIConnectionError, ConnectionError, TimeoutError, _Malformed))
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The seconds a server asked to wait (``Retry-After``: seconds or an HTTP date;
+    ``retry-after-ms``), or None when it said nothing usable."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    seconds: float | None = None
+    try:
+        if headers.get("retry-after-ms"):
+            seconds = float(headers["retry-after-ms"]) / 1000
+        elif headers.get("retry-after"):
+            seconds = float(headers["retry-after"])
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(headers["retry-after"])
+            seconds = (when - datetime.now(timezone.utc)).total_seconds()
+        except (TypeError, ValueError):
+            return None
+    if seconds is None or not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _guarded(fn: Callable[[], Any], what: str) -> Callable[[], Any]:
+    """``fn`` with a reply that cannot be read turned into :class:`_Malformed`."""
+    import openai
+
+    def run() -> Any:
+        try:
+            return fn()
+        except (openai.APIStatusError, openai.APIConnectionError, LogprobsUnsupported):
+            raise
+        except (openai.APIResponseValidationError, AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+            # The client's json.loads of a body that is not JSON, or a reply without choices[0] etc.
+            raise _Malformed(f"a reply that is not an OpenAI {what} response ({type(exc).__name__}: {exc})") from exc
+
+    return run
 
 
 class _EndpointBackend(AnswerBackend):
@@ -130,7 +197,7 @@ class _EndpointBackend(AnswerBackend):
 
         self.endpoint = endpoint
         self.model_name = endpoint.model
-        # Our retries (LangChain's with_retry) replace the client's own.
+        # Our retries (Retry-After honoured, capped; see _with_retries) replace the client's own.
         self.client = openai.OpenAI(
             base_url=endpoint.base_url, api_key=endpoint.api_key(), timeout=endpoint.timeout, max_retries=0
         )
@@ -147,7 +214,7 @@ class _EndpointBackend(AnswerBackend):
         import openai
 
         try:
-            served = [m.id for m in self._retrying(lambda _: self.client.models.list()).invoke(None)]
+            served = self._with_retries(_guarded(lambda: [m.id for m in self.client.models.list()], "models"))
         except (openai.APIConnectionError, openai.APITimeoutError) as exc:
             raise EndpointError(
                 f"Nothing answers at {self.endpoint.base_url} ({type(exc).__name__}): start the server or fix the URL."
@@ -159,45 +226,104 @@ class _EndpointBackend(AnswerBackend):
                 f"{self.endpoint.base_url} refused the API key from {self.endpoint.api_key_env or '(none)'}: "
                 "check the key."
             ) from None
+        except Exception as exc:
+            failure = self._failure(exc, "models")
+            if failure is None:
+                raise
+            raise failure from exc
         if served and self.model_name not in served:
             raise EndpointError(
                 f"{self.endpoint.base_url} does not serve model {self.model_name!r}; it serves: {', '.join(served)}."
             )
 
-    def _retrying(self, fn: Callable[[Any], Any]) -> Runnable:
-        return RunnableLambda(fn).with_retry(
-            retry_if_exception_type=_transient_errors(),
-            stop_after_attempt=self.endpoint.attempts,
-            wait_exponential_jitter=True,
-        )
+    def _wait(self, exc: BaseException, attempt: int) -> float:
+        """Seconds before attempt ``attempt + 1``: the server's Retry-After, else back-off; capped."""
+        asked = _retry_after(exc)
+        if asked is None:
+            asked = self.endpoint.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+        return min(asked, self.endpoint.max_wait_s)
+
+    def _with_retries(self, once: Callable[[], Any]) -> Any:
+        """``once()``, tried up to ``Endpoint.attempts`` times while it fails transiently."""
+        for attempt in range(1, self.endpoint.attempts + 1):
+            try:
+                return once()
+            except Exception as exc:
+                if attempt == self.endpoint.attempts or not _transient(exc):
+                    raise
+                wait = self._wait(exc, attempt)
+                log.info(
+                    "%s: %s; attempt %d again in %.2f s", self.endpoint.base_url, _one_line(str(exc)), attempt + 1, wait
+                )
+                time.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
+
+    def _failure(self, exc: BaseException, kind: str) -> EndpointError | None:
+        """The library's error for a request that failed for good (None: not an endpoint fault)."""
+        import openai
+
+        url, n = self.endpoint.base_url, self.endpoint.attempts
+        if isinstance(exc, openai.APIConnectionError):  # time-outs included
+            return EndpointError(
+                f"{url} did not answer after {n} attempt(s) ({type(exc).__name__}): check that the server is "
+                "running, or raise Endpoint.timeout."
+            )
+        if isinstance(exc, _Malformed):
+            return EndpointError(
+                f"{url} answered the {kind} request with {exc} after {n} attempt(s): check that it is an "
+                "OpenAI-compatible server and that base_url ends in /v1."
+            )
+        if isinstance(exc, openai.APIStatusError):
+            body = exc.body if isinstance(exc.body, dict) else {}
+            said = _one_line(str(body.get("message") or exc.message))  # the server's words, not the client's
+            if exc.status_code == 429:
+                return EndpointError(
+                    f"{url} kept answering HTTP 429 (rate limited) after {n} attempt(s): {said}. Lower "
+                    "Endpoint.concurrency, raise Endpoint.attempts or max_wait_s, or retry later."
+                )
+            if _transient(exc):
+                return EndpointError(
+                    f"{url} failed with HTTP {exc.status_code} after {n} attempt(s): {said}. Check the server's log."
+                )
+            return EndpointError(f"{url} refused the {kind} request with HTTP {exc.status_code}: {said}.")
+        return None
 
     def _call(self, kind: str, payload: dict[str, Any], parse: Callable[[Any], Any]) -> Any:
-        """One request with retries; ``parse`` turns the response into plain data."""
+        """One request with retries; ``parse`` turns the response into plain data (a reply it cannot
+        read counts as malformed: retried, then reported)."""
         import openai
 
         create = self.client.completions.create if kind == "completions" else self.client.chat.completions.create
 
-        def request(p: dict[str, Any]) -> Any:
+        def request() -> Any:
             try:
-                return create(model=self.model_name, **p)
+                response = create(model=self.model_name, **payload)
             except openai.APIStatusError as exc:
                 # A server that refuses log-probabilities (llama.cpp without logits_all answers 500):
                 # not transient, so not retried; the caller answers by generation instead.
-                if "logprobs" in p and "logprob" in str(exc).lower():
+                if "logprobs" in payload and "logprob" in str(exc).lower():
                     raise LogprobsUnsupported(str(exc)) from exc
                 raise
+            return parse(response)
 
         try:
-            response = self._retrying(request).invoke(payload)
-        except (openai.APIConnectionError, openai.APITimeoutError) as exc:
-            raise EndpointError(
-                f"{self.endpoint.base_url} did not answer after {self.endpoint.attempts} attempt(s) "
-                f"({type(exc).__name__}): check that the server is running, or raise Endpoint.timeout."
-            ) from exc
-        return parse(response)
+            return self._with_retries(_guarded(request, kind))
+        except LogprobsUnsupported:
+            raise
+        except Exception as exc:
+            failure = self._failure(exc, kind)
+            if failure is None:
+                raise
+            raise failure from exc
 
     def _map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        return list(self._pool.map(fn, items))
+        futures = [self._pool.submit(fn, item) for item in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:  # one request failed for good: the rest of this call is not sent
+                f.cancel()
+            raise
 
     def _note_once(self, message: str) -> None:
         if message not in self.notes:

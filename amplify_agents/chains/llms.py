@@ -158,18 +158,27 @@ class LabelScoringLLM(BaseLLM):
         scores = [r.scores for r in replies]
         prior = None
         if extra:
-            scores, reference = scores[: len(prompts)], scores[len(prompts) :]
-            prior = prior_from_scores(reference, self.calibration or "")
+            scores, reference = scores[: len(prompts)], [r for r in scores[len(prompts) :] if r is not None]
             raw = scores
-            scores = [apply_prior(s, prior) for s in scores]
+            if reference:  # an endpoint that stopped giving log-probabilities gives no prior either
+                prior = prior_from_scores(reference, self.calibration or "")
+                scores = [apply_prior(s, prior) if s is not None else None for s in scores]
         generations = []
         for i, s in enumerate(scores):
+            reply = replies[i]
+            if s is None or (reply.text is not None and set(reply.outside_top_k) >= set(space)):
+                # No scores (the server returned no log-probabilities), or every label outside the
+                # returned top-k (the bounds say nothing): the reply's own text is the answer, for
+                # the answer parser to map onto the labels or report as unparseable, never a guess.
+                unread = {"label_probs": None, "outside_top_k": list(reply.outside_top_k), "scored": False}
+                generations.append([Generation(text=reply.text or "", generation_info=unread)])
+                continue
             info: dict[str, Any] = {"label_probs": s.probs, "logprobs": dict(zip(s.labels, s.logprobs, strict=True))}
-            if replies[i].outside_top_k:
-                info["outside_top_k"] = list(replies[i].outside_top_k)
+            if reply.outside_top_k:
+                info["outside_top_k"] = list(reply.outside_top_k)
             if prior is not None:
                 info["calibration"] = {"method": prior.method, "prior": prior.as_dict()}
-                info["uncalibrated_label_probs"] = raw[i].probs
+                info["uncalibrated_label_probs"] = raw[i].probs  # type: ignore[union-attr]
             generations.append([Generation(text=s.predicted, generation_info=info)])
         return LLMResult(generations=generations, llm_output={"model_name": self.model_name})
 

@@ -15,6 +15,13 @@ Endpoints (JSON in OpenAI's schema):
   A model without a chat template (a base model) gets the messages as a plain transcript
   (``System:`` / ``User:`` / ``Assistant:`` turns) and stops before the next ``User:`` turn.
 
+Bad input is refused before it costs anything (see :class:`ServerLimits`): a missing, negative,
+repeated or non-numeric ``Content-Length`` gets 411/400 and a body over ``max_body_bytes`` 413
+without one byte of it being read; a socket idle past ``read_timeout_s`` is closed; connections
+over ``max_connections`` get 503 at once; more prompts than ``max_prompts``, or a prompt over
+``TextLimits.max_input_chars``, get 400. Every error is one line of JSON in OpenAI's error shape,
+never a traceback.
+
 For tests, faults can be injected: the first ``fail_first_n`` generation requests get an
 error status (500 by default), and every generation request can be delayed by ``delay_s``
 seconds (longer than a client's timeout, to force timeouts).
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import select
 import socket
 import threading
@@ -46,14 +54,17 @@ import torch
 from transformers import StoppingCriteriaList
 
 from amplify_agents.chains.llms import StopOnStrings, model_lock
+from amplify_agents.files import loads_line
+from amplify_agents.limits import DEFAULT_LIMITS, TextLimits
 from amplify_agents.models.loading import LoadedModel
 
-__all__ = ["ServerHandle", "serve", "render_transcript", "TRANSCRIPT_STOPS"]
+__all__ = ["ServerHandle", "ServerLimits", "serve", "render_transcript", "TRANSCRIPT_STOPS"]
 
 logger = logging.getLogger(__name__)
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_MAX_BODY_BYTES = 4 * 1024 * 1024
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}")  # digits only: no sign, no spaces inside, no hex
+_DRAIN_BYTES = 1 << 20  # how much of a refused body is read and dropped so the client sees the answer
 TRANSCRIPT_STOPS: tuple[str, ...] = ("\nUser:", "\nSystem:")
 """Where a reply ends when messages are rendered as a transcript (the next turn starts)."""
 _ROLE_NAMES = {"system": "System", "developer": "System", "user": "User", "assistant": "Assistant"}
@@ -87,6 +98,36 @@ def _content_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text")
     return str(content)
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """What one request and one connection may cost the server.
+
+    Attributes:
+        max_body_bytes: the largest request body; a larger ``Content-Length`` gets 413 and the
+            body is not read.
+        max_prompts: the most prompts in one ``/v1/completions`` request (a list prompt).
+        read_timeout_s: a socket that sends nothing for this long is closed (headers), or
+            answered 408 (a body that stops arriving); also the most a whole body may take.
+        max_connections: connections served at once (one thread each); more get 503 at once.
+        text: per-prompt length limits (``max_input_chars``: one prompt, or one chat request's
+            messages together).
+    """
+
+    max_body_bytes: int = 4 * 1024 * 1024
+    max_prompts: int = 16
+    read_timeout_s: float = 10.0
+    max_connections: int = 32
+    text: TextLimits = DEFAULT_LIMITS
+
+    def __post_init__(self) -> None:
+        for name in ("max_body_bytes", "max_prompts", "max_connections"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"ServerLimits.{name} must be a positive integer, got {value!r}.")
+        if not self.read_timeout_s > 0:
+            raise ValueError(f"ServerLimits.read_timeout_s must be positive, got {self.read_timeout_s!r}.")
 
 
 class _RequestError(Exception):
@@ -204,6 +245,48 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # stop() must not wait for a delayed (fault-injected) request
     allow_reuse_address = True
+    slots: threading.BoundedSemaphore
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # One thread per connection, but never more than the limit: the rest are told to come back.
+        if not self.slots.acquire(blocking=False):
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def _error_body(status: int, message: str, *, param: str | None = None, code: str | None = None) -> bytes:
+    """OpenAI's error object as one line of JSON."""
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    if status == 401:
+        kind = "authentication_error"
+    error = {"message": message, "type": kind, "param": param, "code": code}
+    return json.dumps({"error": error}).encode("utf-8") + b"\n"
+
+
+def _refuse_busy(request: socket.socket) -> None:
+    """Answer 503 on a connection over the limit, without a thread and without reading it."""
+    body = _error_body(503, "The server is at its connection limit: retry in a moment.", code="server_busy")
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+    )
+    try:
+        request.settimeout(1.0)
+        request.sendall(head.encode("ascii") + body)
+    except OSError:
+        pass  # the client is gone already
 
 
 class ServerHandle:
@@ -298,6 +381,7 @@ def serve(
     default_temperature: float = 1.0,
     max_tokens_limit: int = 1024,
     lock: threading.Lock | None = None,
+    limits: ServerLimits = ServerLimits(),
 ) -> ServerHandle:
     """Serve ``loaded`` through an OpenAI-compatible HTTP API in a background thread.
 
@@ -314,6 +398,8 @@ def serve(
         max_tokens_limit: larger ``max_tokens`` are refused with 400.
         lock: a lock shared with other users of the same model in this process (the
             chains' local route uses :func:`amplify_agents.chains.model_lock`).
+        limits: body size, prompts per request, socket read time-out, connections at once and
+            prompt length (:class:`ServerLimits`).
 
     Returns:
         A :class:`ServerHandle`; stop it with ``.stop()`` or use it as a context manager.
@@ -339,8 +425,11 @@ def serve(
     Handler.default_temperature = default_temperature
     Handler.max_tokens_limit = max_tokens_limit
     Handler.handle_ref = handle_ref
+    Handler.limits = limits
+    Handler.timeout = limits.read_timeout_s  # socketserver sets it on every accepted socket
 
     server = _Server((host, port), Handler)
+    server.slots = threading.BoundedSemaphore(limits.max_connections)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
     handle = ServerHandle(server, thread, name, faults)
     handle_ref.append(handle)
@@ -357,7 +446,9 @@ class _Handler(BaseHTTPRequestHandler):
     default_temperature: float
     max_tokens_limit: int
     handle_ref: list[ServerHandle]
+    limits: ServerLimits
     server_version = "amplify-agents-openai/0.1"
+    _unread_body = False  # set when a request is refused before its body is read
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         logger.debug("%s - %s", self.address_string(), format % args)
@@ -380,10 +471,43 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the client gave up (e.g. its timeout fired)
 
     def _send_error(self, status: int, message: str, *, param: str | None = None, code: str | None = None) -> None:
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        if status == 401:
-            kind = "authentication_error"
-        self._send_json(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
+        body = _error_body(status, message, param=param, code=code)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if self._unread_body:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+        except OSError:
+            return  # the client gave up
+        if self._unread_body:
+            self.close_connection = True
+            self._drain()
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (a malformed request line, a header too long) as OpenAI's JSON."""
+        self.close_connection = True
+        if self.request_version == "HTTP/0.9":  # an unreadable request line: answer with a status line anyway
+            self.request_version = "HTTP/1.0"
+        self._send_error(code, message or HTTPStatus(code).phrase)
+
+    def _drain(self) -> None:
+        """Read and drop a little of an unread body, so closing does not reset the connection
+        before the client has read the error (bounded: 1 MB, about a second)."""
+        try:
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(0.2)
+            deadline, left = time.monotonic() + 1.0, _DRAIN_BYTES
+            while left > 0 and time.monotonic() < deadline:
+                chunk = self.connection.recv(min(left, 65536))
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def _client_gone(self) -> bool:
         """True when the client closed its connection (no need to generate for it)."""
@@ -400,17 +524,60 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return self.headers.get("Authorization", "") == f"Bearer {self.api_key}"
 
-    def _read_json(self) -> dict[str, Any]:
-        length = self.headers.get("Content-Length")
-        if length is None:
+    def _body_size(self) -> int:
+        """The declared body size, checked before a byte of the body is read."""
+        if self.headers.get("Transfer-Encoding"):
+            raise _RequestError(411, "Chunked bodies are not supported: send the body with a Content-Length header.")
+        values = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if not values:
             raise _RequestError(411, "A Content-Length header is required.")
+        if len(values) > 1:
+            raise _RequestError(400, f"Conflicting Content-Length headers {sorted(values)}: send one.")
+        (length,) = values
+        if not _CONTENT_LENGTH.fullmatch(length):
+            raise _RequestError(400, f"Content-Length {length[:40]!r} is not a non-negative integer.")
         size = int(length)
-        if size > _MAX_BODY_BYTES:
-            raise _RequestError(413, f"The request body is larger than {_MAX_BODY_BYTES} bytes.")
+        if size > self.limits.max_body_bytes:
+            raise _RequestError(
+                413,
+                f"The request body is {size} bytes, over this server's limit of {self.limits.max_body_bytes} "
+                "(send fewer or shorter prompts, or raise ServerLimits.max_body_bytes).",
+                code="request_too_large",
+            )
+        return size
+
+    def _read_body(self, size: int) -> bytes:
+        """Exactly ``size`` bytes, within ``read_timeout_s`` in all (a trickled body is cut off)."""
+        deadline = time.monotonic() + self.limits.read_timeout_s
+        parts, left = [], size
         try:
-            data = json.loads(self.rfile.read(size) or b"{}")
-        except json.JSONDecodeError as exc:
-            raise _RequestError(400, f"The request body is not valid JSON: {exc}.") from exc
+            while left > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                self.connection.settimeout(remaining)
+                chunk = self.rfile.read1(min(left, 65536))
+                if not chunk:
+                    raise _RequestError(400, f"The body ended after {size - left} of {size} bytes (Content-Length).")
+                parts.append(chunk)
+                left -= len(chunk)
+        except TimeoutError:
+            raise _RequestError(
+                408, f"The body did not arrive within {self.limits.read_timeout_s:g} s.", code="timeout"
+            ) from None
+        finally:
+            self.connection.settimeout(self.limits.read_timeout_s)
+        self._unread_body = False
+        return b"".join(parts)
+
+    def _read_json(self) -> dict[str, Any]:
+        raw = self._read_body(self._body_size())
+        try:
+            data = loads_line(raw.decode("utf-8") or "{}")
+        except UnicodeDecodeError as exc:
+            raise _RequestError(400, f"The request body is not UTF-8 (byte {exc.start}).") from None
+        except ValueError as exc:  # json.JSONDecodeError, or nesting too deep
+            raise _RequestError(400, f"The request body is not valid JSON: {exc}.") from None
         if not isinstance(data, dict):
             raise _RequestError(400, "The request body must be a JSON object.")
         return data
@@ -428,6 +595,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_error(404, f"Unknown path {self.path!r}.", code="not_found")
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self._unread_body = True  # until _read_body has read it: an early error closes after a drain
         path = self.path.split("?", 1)[0].rstrip("/")
         if path not in ("/v1/completions", "/v1/chat/completions"):
             return self._send_error(404, f"Unknown path {self.path!r}.", code="not_found")
@@ -450,8 +618,14 @@ class _Handler(BaseHTTPRequestHandler):
         except _RequestError as exc:
             self._send_error(exc.status, exc.message, param=exc.param, code=exc.code)
         except Exception as exc:  # noqa: BLE001 - a server must answer, not die
+            # The traceback goes to the server's log; the client gets one line, no internals.
             logger.exception("Generation failed")
-            self._send_error(500, f"The server failed to generate: {type(exc).__name__}: {exc}")
+            self._send_error(500, f"The server failed to generate ({type(exc).__name__}); see the server log.")
+
+    def _check_length(self, text: str, where: str, param: str) -> None:
+        problem = self.limits.text.problem("input", text)
+        if problem is not None:
+            raise _RequestError(400, f"{where}: {problem}.", param=param, code="input_too_long")
 
     def _model_card(self) -> dict[str, Any]:
         return {"id": self.model_name, "object": "model", "created": 0, "owned_by": "amplify-agents"}
@@ -517,6 +691,15 @@ class _Handler(BaseHTTPRequestHandler):
                 "prompt must be a string or a list of strings (token ids are not supported).",
                 param="prompt",
             )
+        if len(prompts) > self.limits.max_prompts:
+            raise _RequestError(
+                400,
+                f"The request has {len(prompts)} prompts, over this server's limit of {self.limits.max_prompts}: "
+                "split it into several requests.",
+                param="prompt",
+            )
+        for i, text in enumerate(prompts):
+            self._check_length(text, f"prompt[{i}]", "prompt")
         settings = self._settings(body, max_tokens_default=16)
         logprobs = body.get("logprobs")
         if logprobs is not None and (not isinstance(logprobs, int) or not 0 <= logprobs <= 20):
@@ -611,6 +794,7 @@ class _Handler(BaseHTTPRequestHandler):
         if top is not None and (not isinstance(top, int) or not 0 <= top <= 20):
             raise _RequestError(400, "top_logprobs must be an integer between 0 and 20.", param="top_logprobs")
         prompt, extra_stops = self._render_messages(messages)
+        self._check_length(prompt, "messages", "messages")
         settings["stop"] = settings["stop"] + [s for s in extra_stops if s not in settings["stop"]]
         done = self.generator.complete(prompt, top_logprobs=(top or 0) if want_logprobs else None, **settings)
         text = done.text.strip() if extra_stops else done.text  # the transcript puts a space after "Assistant:"

@@ -106,18 +106,16 @@ def _failure_message(settings: ServerSettings, what: str, exc: BaseException, at
         problem = f"did not answer {what} within {settings.timeout_s:g} s"
         fix = (
             "Check that the server is running and not paused or overloaded, or wait longer with "
-            "ServerSettings(timeout_s=..., retries=...)."
+            "ServerSettings(timeout_s=..., retries=...). A write that timed out may still be applied "
+            "when the server resumes; repeating it is safe (writes are idempotent upserts and deletes)."
         )
     else:
         problem = f"could not be reached for {what} ({type(exc).__name__}: {exc})"
         fix = (
             f"Start it with `chroma run --path DIR --host {settings.host} --port {settings.port}`, "
-            "or check the host, the port and any auth header."
+            "or check the host, the port and any auth header. The failed call changed nothing."
         )
-    return (
-        f"The Chroma server at {settings.address} {problem}; tried {attempts} time(s) over "
-        f"{waited:.1f} s. {fix} Nothing was changed by the failed call."
-    )
+    return f"The Chroma server at {settings.address} {problem}; tried {attempts} time(s) over {waited:.1f} s. {fix}"
 
 
 def call_with_retries(settings: ServerSettings, what: str, call: Callable[[], T]) -> T:

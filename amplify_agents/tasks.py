@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import math
 import os
 import random
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from amplify_agents.errors import TaskFormatError
+from amplify_agents.errors import FileEncodingError, TaskFormatError
+from amplify_agents.files import loads_line, read_lines
+from amplify_agents.limits import DEFAULT_LIMITS, TextField, TextLimits
 
 __all__ = ["Example", "RecordColumns", "Task", "TaskSplits", "RowProblem", "load_task"]
 
@@ -86,32 +91,79 @@ class RecordColumns:
         return replace(columns, **given)
 
     def read(
-        self, row: Mapping[str, Any], row_no: int, label_space: tuple[str, ...] | None, seen_ids: set[str]
+        self,
+        row: Mapping[str, Any],
+        row_no: int,
+        label_space: tuple[str, ...] | None,
+        seen_ids: set[str],
+        limits: TextLimits = DEFAULT_LIMITS,
     ) -> Example | RowProblem:
-        """One record as an :class:`Example`, or the :class:`RowProblem` that keeps it out."""
-        text, gold = row.get(self.input), row.get(self.label)
-        if text is None or not str(text).strip():
-            return RowProblem(row_no, f"missing input (column {self.input!r})")
-        if gold is None or str(gold).strip() == "":
-            return RowProblem(row_no, f"missing gold label (column {self.label!r})")
+        """One record as an :class:`Example`, or the :class:`RowProblem` that keeps it out.
+
+        A field that is not text (a list, an object, ``true``), a text over its
+        ``limits``, a gold label outside the label space or a duplicate id is a problem.
+        """
+        text, why = _text_field(row, self.input, "input", limits)
+        if why:
+            return RowProblem(row_no, why)
+        gold, why = _text_field(row, self.label, "gold label", limits, field_kind="label")
+        if why:
+            return RowProblem(row_no, why)
+        rationale, why = _text_field(row, self.rationale, "rationale", limits, required=False)
+        if why:
+            return RowProblem(row_no, why)
         choices = _as_choices(row.get(self.choices)) if self.choices else None
+        if isinstance(choices, str):
+            return RowProblem(row_no, f"choices (column {self.choices!r}) {choices}")
+        too_long = next((p for c in choices or () if (p := limits.problem("label", c))), None)
+        if too_long:
+            return RowProblem(row_no, f"a choice: {too_long}")
         options = choices or label_space
-        if options is not None and str(gold) not in options:
+        if options is not None and gold not in options:
             return RowProblem(row_no, f"gold label {gold!r} is not in the label space {list(options)}")
         raw_id = row.get(self.id)
-        ex_id = str(raw_id) if raw_id not in (None, "") else _content_id(str(text), str(gold))
+        ex_id = str(raw_id) if raw_id not in (None, "") else _content_id(text, gold)
         if ex_id in seen_ids:
             return RowProblem(row_no, f"duplicate id {ex_id!r}")
-        rationale = row.get(self.rationale) if self.rationale else None
         known = {self.input, self.label, self.id, self.choices, self.rationale}
         return Example(
             id=ex_id,
-            input=str(text),
-            label=str(gold),
+            input=text,
+            label=gold,
             choices=choices,
-            rationale=None if rationale in (None, "") else str(rationale),
+            rationale=rationale or None,
             fields={k: v for k, v in row.items() if k not in known},
         )
+
+
+def _text_field(
+    row: Mapping[str, Any],
+    column: str | None,
+    what: str,
+    limits: TextLimits,
+    *,
+    field_kind: TextField | None = None,
+    required: bool = True,
+) -> tuple[str, str | None]:
+    """``(text, None)`` for the text in ``column``, or ``("", why)`` when it cannot be used.
+
+    Numbers are read as their text (a JSONL label ``1`` is ``"1"``); a list, an object or a
+    boolean is refused rather than turned into its Python ``repr``.
+    """
+    value = row.get(column) if column else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "", (f"missing {what} (column {column!r})" if required else None)
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return "", f"{what} (column {column!r}) is {type(value).__name__} {_short(value)}, not text"
+    text = value if isinstance(value, str) else str(value)
+    kind: TextField = field_kind or ("rationale" if what == "rationale" else "input")
+    too_long = limits.problem(kind, text)
+    return (text, None) if too_long is None else ("", f"{what} (column {column!r}): {too_long}")
+
+
+def _short(value: Any, width: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -217,168 +269,351 @@ class Task:
         output_prefix: str = "\nA: ",
         on_error: OnError = "raise",
         first_row: int = 1,
+        limits: TextLimits = DEFAULT_LIMITS,
     ) -> Task:
         """Build a task from dict-like records (a list of dicts, JSONL rows, CSV rows).
 
         ``columns`` names the fields that hold the input, the gold label, the id, the
         choices and the rationale (every other field goes to :attr:`Example.fields`). The
         label space is ``labels`` when given, else the labels seen, in order of first
-        appearance. Rows with no input, no gold label, a gold label outside the label space
-        or a duplicate id are problems: raised together (default) or skipped.
+        appearance. Rows with no input, no gold label, a gold label outside the label space,
+        a duplicate id, a field that is not text or a text over ``limits`` are problems:
+        raised together (default) or skipped. No record holding the input or label column
+        at all is an error naming the columns found.
         """
-        rows = list(records)
-        if not rows:
-            raise TaskFormatError(f"Task {name!r} has no examples: the source is empty.")
-        label_space = tuple(str(x) for x in labels) if labels is not None else None
-        examples: list[Example] = []
-        problems: list[RowProblem] = []
-        seen_ids: set[str] = set()
-        for offset, row in enumerate(rows):
-            read = columns.read(row, first_row + offset, label_space, seen_ids)
-            if isinstance(read, RowProblem):
-                problems.append(read)
-            else:
-                seen_ids.add(read.id)
-                examples.append(read)
-        if problems and on_error == "raise":
-            _raise_malformed(name, problems)
-        if not examples:
-            raise TaskFormatError(f"Task {name!r} has no valid examples.", problems)
-        if label_space is None:
-            label_space = tuple(dict.fromkeys(e.label for e in examples))
-        return cls(
-            name=name,
-            labels=label_space,
-            examples=tuple(examples),
+        source = _Source(
+            name,
+            labels=None if labels is None else tuple(str(x) for x in labels),
             instruction=instruction,
             input_prefix=input_prefix,
             output_prefix=output_prefix,
-            problems=tuple(problems),
         )
+        rows = [(first_row + i, row) for i, row in enumerate(records)]
+        return _assemble(cls, source, rows, [], columns, on_error=on_error, limits=limits)
 
     @classmethod
-    def from_bigbench(cls, path: str | Path, *, name: str | None = None, on_error: OnError = "raise") -> Task:
+    def from_bigbench(
+        cls,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        labels: Sequence[str] | None = None,
+        on_error: OnError = "raise",
+        limits: TextLimits = DEFAULT_LIMITS,
+    ) -> Task:
         """Load a BIG-bench ``task.json``: the keys of ``target_scores`` are the label space.
 
-        The gold label is the key with the highest score (it must be unique and > 0).
+        The gold label is the key with the highest score (it must be unique and > 0; every
+        score must be a number). The label space is ``labels`` when given, else the key set
+        that more than half of the examples score; an example scoring other keys is a
+        problem (a typo there must not widen the label space). Only when no key set holds
+        such a majority is the task taken to have per-example choices (each example keeps
+        its own keys, :meth:`labels_for`), and the label space is their union.
         """
         path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise TaskFormatError(f"{path} is not valid JSON: {exc}") from exc
+        data = _read_json(path)
         if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
             raise TaskFormatError(f"{path} is not a BIG-bench task: it needs an 'examples' list.")
         task_name = name or str(data.get("name") or path.parent.name or path.stem)
-        records: list[dict[str, Any]] = []
-        label_order: dict[str, None] = {}
-        pre_problems: list[RowProblem] = []
-        for i, ex in enumerate(data["examples"], start=1):
-            scores = ex.get("target_scores") if isinstance(ex, dict) else None
-            if not isinstance(scores, dict) or not scores:
-                pre_problems.append(RowProblem(i, "no target_scores: the example has no gold label"))
-                records.append({"input": (ex or {}).get("input") if isinstance(ex, dict) else None, "label": None})
-                continue
-            for key in scores:
-                label_order.setdefault(str(key), None)
-            best = max(scores.values())
-            golds = [k for k, v in scores.items() if v == best]
-            if best <= 0 or len(golds) != 1:
-                pre_problems.append(RowProblem(i, f"target_scores {scores} has no unique gold label"))
-                records.append({"input": ex.get("input"), "label": None})
-                continue
-            records.append(
-                {
-                    "id": str(ex.get("id", f"{task_name}-{i}")),
-                    "input": ex.get("input"),
-                    "label": str(golds[0]),
-                    "choices": tuple(str(k) for k in scores),
-                }
-            )
-        # Labels constant across examples → one label space and no per-example choices.
-        all_choices = {r.get("choices") for r in records if r.get("choices")}
-        shared = len(all_choices) == 1
-        if shared:
-            for r in records:
-                r.pop("choices", None)
-        task = _with_parse_problems(
-            cls,
-            records,
-            pre_problems,
+        scored = [_target_scores(ex) for ex in data["examples"]]
+        space = tuple(str(x) for x in labels) if labels is not None else _majority_keys(scored)
+        rows: list[tuple[int, dict[str, Any]]] = []
+        bad: list[RowProblem] = []
+        for i, (ex, scores) in enumerate(zip(data["examples"], scored), start=1):
+            record = scores if isinstance(scores, str) else _bigbench_record(ex, scores, space)
+            if isinstance(record, str):
+                bad.append(RowProblem(i, record))
+            else:
+                rows.append((i, {"id": str(ex.get("id", f"{task_name}-{i}")), **record}))
+        source = _Source(
             task_name,
-            {
-                "labels": tuple(label_order) if shared else None,
-                "instruction": str(data.get("task_prefix", "")),
-                "input_prefix": str(data.get("example_input_prefix", "\nQ: ")),
-                "output_prefix": str(data.get("example_output_prefix", "\nA: ")),
-                "on_error": on_error,
-            },
+            labels=space,
+            instruction=_framing_text(data, "task_prefix", "", path),
+            input_prefix=_framing_text(data, "example_input_prefix", "\nQ: ", path),
+            output_prefix=_framing_text(data, "example_output_prefix", "\nA: ", path),
+            origin=str(path),
         )
-        return task if shared else replace(task, labels=tuple(label_order))
+        task = _assemble(cls, source, rows, bad, RecordColumns(), on_error=on_error, limits=limits)
+        if space is None:  # per-example choices: the label space is their union
+            task = replace(task, labels=tuple(dict.fromkeys(c for e in task.examples for c in e.choices or ())))
+        return task
 
     @classmethod
     def from_jsonl(cls, path: str | Path, *, name: str | None = None, **kwargs: Any) -> Task:
-        """Load a JSON-lines file, one example object per line (see :meth:`from_records`)."""
+        """Load a JSON-lines file, one example object per line (see :meth:`from_records`).
+
+        Lines are split on ``"\\n"`` only, so a U+2028 inside a string stays in its text; an
+        empty line, invalid JSON, JSON nested too deeply or a value that is not an object
+        is a problem of its line. A file that is not UTF-8 raises
+        :class:`~amplify_agents.errors.FileEncodingError` naming the line.
+        """
         path = Path(path)
-        records: list[dict[str, Any]] = []
+        rows: list[tuple[int, Mapping[str, Any]]] = []
         bad: list[RowProblem] = []
-        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for line_no, line in read_lines(path):
             if not line.strip():
-                records.append({})
                 bad.append(RowProblem(line_no, "empty line"))
                 continue
             try:
-                obj = json.loads(line)
+                obj = loads_line(line)
             except json.JSONDecodeError as exc:
-                obj = {}
-                bad.append(RowProblem(line_no, f"invalid JSON ({exc.msg})"))
-            records.append(obj if isinstance(obj, dict) else {})
-        return _with_parse_problems(cls, records, bad, name or path.stem, kwargs)
+                bad.append(RowProblem(line_no, f"invalid JSON ({exc.msg} at column {exc.colno})"))
+                continue
+            except ValueError as exc:  # nested too deeply
+                bad.append(RowProblem(line_no, f"invalid JSON ({exc})"))
+                continue
+            if isinstance(obj, dict):
+                rows.append((line_no, obj))
+            else:
+                bad.append(RowProblem(line_no, f"a JSON {type(obj).__name__}, not an object"))
+        return _load_rows(cls, path, rows, bad, name, kwargs)
 
     @classmethod
     def from_csv(cls, path: str | Path, *, name: str | None = None, **kwargs: Any) -> Task:
-        """Load a CSV file with a header row; row numbers count data rows from 1."""
+        """Load a CSV file with a header row; row numbers count data rows from 1.
+
+        A header without the input or label column is an error naming the columns it has;
+        a row with more fields than the header is a problem of its row; a file that is not
+        UTF-8 raises :class:`~amplify_agents.errors.FileEncodingError` naming the line.
+        """
         path = Path(path)
-        with path.open(newline="", encoding="utf-8") as fh:
-            records = [dict(row) for row in csv.DictReader(fh)]
-        return _with_parse_problems(cls, records, [], name or path.stem, kwargs)
+        reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+        rows: list[tuple[int, Mapping[str, Any]]] = []
+        bad: list[RowProblem] = []
+        try:
+            for row_no, row in enumerate(reader, start=1):
+                extra = row.pop(None, None)  # type: ignore[call-overload]  # DictReader's restkey
+                if extra:
+                    width = len(reader.fieldnames or ())
+                    bad.append(RowProblem(row_no, f"{len(extra)} field(s) more than the header's {width} columns"))
+                else:
+                    rows.append((row_no, row))
+        except csv.Error as exc:
+            raise TaskFormatError(f"{path}:{reader.line_num}: not readable as CSV ({exc}).") from None
+        return _load_rows(cls, path, rows, bad, name, kwargs)
 
 
-def _with_parse_problems(
-    cls: type[Task], records: list[dict[str, Any]], bad: list[RowProblem], name: str, kwargs: dict[str, Any]
+@dataclass(frozen=True)
+class _Source:
+    """A task as a loader read it, before its rows are checked: name, framing, given labels."""
+
+    name: str
+    labels: tuple[str, ...] | None = None
+    instruction: str = ""
+    input_prefix: str = "\nQ: "
+    output_prefix: str = "\nA: "
+    origin: str = ""
+    """The file it came from, for messages ("" for records)."""
+
+    @property
+    def where(self) -> str:
+        return f"Task {self.name!r}" + (f" ({self.origin})" if self.origin else "")
+
+
+def _assemble(
+    cls: type[Task],
+    source: _Source,
+    rows: Sequence[tuple[int, Mapping[str, Any]]],
+    bad: Sequence[RowProblem],
+    columns: RecordColumns,
+    *,
+    on_error: OnError,
+    limits: TextLimits,
 ) -> Task:
-    on_error: OnError = kwargs.pop("on_error", "raise")
-    if not records:
-        raise TaskFormatError(f"Task {name!r} has no examples: the source is empty.")
-    columns = RecordColumns.pop_from(kwargs)
-    task = cls.from_records(records, name=name, columns=columns, on_error="skip", **kwargs)
-    by_row = {p.row: p for p in task.problems}
-    by_row.update({p.row: p for p in bad})
-    problems = sorted(by_row.values(), key=lambda p: p.row)
+    """The task of ``rows`` (numbered records) and ``bad`` (rows a loader could not parse)."""
+    if not rows and not bad:
+        raise TaskFormatError(f"{source.where} has no examples: the source is empty.")
+    _check_source(source, limits)
+    if rows:
+        _check_columns(source, [r for _, r in rows], columns)
+    examples: list[Example] = []
+    problems = list(bad)
+    seen_ids: set[str] = set()
+    for row_no, row in rows:
+        read = columns.read(row, row_no, source.labels, seen_ids, limits)
+        if isinstance(read, RowProblem):
+            problems.append(read)
+        else:
+            seen_ids.add(read.id)
+            examples.append(read)
+    problems.sort(key=lambda p: p.row)
     if problems and on_error == "raise":
-        _raise_malformed(name, problems)
-    return replace(task, problems=tuple(problems))
+        _raise_malformed(source.where, problems)
+    if not examples:
+        raise TaskFormatError(f"{source.where} has no valid examples: {_listing(problems)}.", problems)
+    return cls(
+        name=source.name,
+        labels=source.labels or tuple(dict.fromkeys(e.label for e in examples)),
+        examples=tuple(examples),
+        instruction=source.instruction,
+        input_prefix=source.input_prefix,
+        output_prefix=source.output_prefix,
+        problems=tuple(problems),
+    )
 
 
-def _raise_malformed(name: str, problems: Sequence[RowProblem]) -> NoReturn:
+def _check_source(source: _Source, limits: TextLimits) -> None:
+    """The task-wide texts: the given label space and the framing, each within its limit."""
+    for what, text in (
+        ("instruction", source.instruction),
+        ("input prefix", source.input_prefix),
+        ("output prefix", source.output_prefix),
+    ):
+        problem = limits.problem("instruction", text)
+        if problem:
+            raise TaskFormatError(f"{source.where}: the {what}: {problem}.")
+    if source.labels is None:
+        return
+    labels = source.labels
+    if not labels or any(not label.strip() for label in labels):
+        raise TaskFormatError(f"{source.where}: the label space {list(labels)} has an empty label.")
+    twice = sorted(label for label, n in Counter(labels).items() if n > 1)
+    if twice:
+        raise TaskFormatError(f"{source.where}: the label space lists {twice} more than once.")
+    too_long = next((p for label in labels if (p := limits.problem("label", label))), None)
+    if too_long:
+        raise TaskFormatError(f"{source.where}: a label of the label space: {too_long}.")
+
+
+def _check_columns(source: _Source, rows: Sequence[Mapping[str, Any]], columns: RecordColumns) -> None:
+    """No row at all has the input (or label) column: name it and the columns there are."""
+    found = list(dict.fromkeys(str(k) for r in rows for k in r))
+    missing = [c for c in (columns.input, columns.label) if all(c not in r for r in rows)]
+    if missing:
+        shown = ", ".join(repr(c) for c in found[:20]) + (f" (and {len(found) - 20} more)" if len(found) > 20 else "")
+        raise TaskFormatError(
+            f"{source.where}: no {' and no '.join(repr(c) for c in missing)} column; the rows have "
+            f"{shown or 'no columns'}. Rename the columns, or name them (input_key=, label_key=)."
+        )
+
+
+def _load_rows(
+    cls: type[Task],
+    path: Path,
+    rows: list[tuple[int, Mapping[str, Any]]],
+    bad: list[RowProblem],
+    name: str | None,
+    kwargs: dict[str, Any],
+) -> Task:
+    """A JSONL or CSV loader's rows as a task; ``kwargs`` are :meth:`Task.from_records`' options."""
+    columns = RecordColumns.pop_from(kwargs)
+    on_error: OnError = kwargs.pop("on_error", "raise")
+    limits: TextLimits = kwargs.pop("limits", DEFAULT_LIMITS)
+    labels = kwargs.pop("labels", None)
+    framing = {k: kwargs.pop(k) for k in ("instruction", "input_prefix", "output_prefix") if k in kwargs}
+    if kwargs:
+        raise TypeError(f"Unexpected task loader option(s): {', '.join(sorted(kwargs))}.")
+    source = _Source(
+        name or path.stem,
+        labels=None if labels is None else tuple(str(x) for x in labels),
+        origin=str(path),
+        **framing,
+    )
+    return _assemble(cls, source, rows, bad, columns, on_error=on_error, limits=limits)
+
+
+def _listing(problems: Sequence[RowProblem], first: int = 20) -> str:
+    """``row 2: ...; row 5: ...`` for the first problems, and how many more there are."""
+    listing = "; ".join(str(p) for p in problems[:first])
+    return listing + (f" (and {len(problems) - first} more)" if len(problems) > first else "")
+
+
+def _raise_malformed(where: str, problems: Sequence[RowProblem]) -> NoReturn:
     """The error that lists a task's malformed rows (the first 20)."""
-    listing = "; ".join(str(p) for p in problems[:20])
-    more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
     raise TaskFormatError(
-        f"Task {name!r}: {len(problems)} malformed row(s): {listing}{more}. "
+        f"{where}: {len(problems)} malformed row(s): {_listing(problems)}. "
         f"Fix them, or pass on_error='skip' to load the rest.",
         list(problems),
     )
 
 
-def _as_choices(value: Any) -> tuple[str, ...] | None:
-    if value in (None, ""):
+# ------------------------------------------------------------------------ file reading
+def _read_text(path: Path) -> str:
+    """The whole file as text, exactly (a CSV field may hold ``"\\r\\n"``); a byte-order mark is
+    dropped; bytes that are not UTF-8 raise :class:`FileEncodingError` naming line and column."""
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise FileEncodingError(
+            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); re-save the file as UTF-8."
+        ) from None
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's value; invalid or too deeply nested JSON is a :class:`TaskFormatError`."""
+    # JSON holds line breaks only between tokens, where "\r\n" and "\n" mean the same.
+    text = "\n".join(line for _, line in read_lines(path))
+    try:
+        return loads_line(text)
+    except json.JSONDecodeError as exc:
+        raise TaskFormatError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg} at column {exc.colno}).") from None
+    except ValueError as exc:  # nested too deeply
+        raise TaskFormatError(f"{path}: not readable: {exc}.") from None
+
+
+def _framing_text(data: Mapping[str, Any], key: str, default: str, path: Path) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise TaskFormatError(f"{path}: {key!r} is {_short(value)}, not text.")
+    return value
+
+
+# ------------------------------------------------------------------------ BIG-bench rows
+def _target_scores(example: Any) -> dict[str, float] | str:
+    """An example's ``target_scores`` as label -> score, or why it has none usable."""
+    if not isinstance(example, dict):
+        return f"the example is a JSON {type(example).__name__}, not an object"
+    scores = example.get("target_scores")
+    if not isinstance(scores, dict) or not scores:
+        return "no target_scores: the example has no gold label"
+    for key, value in scores.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"target_scores[{key!r}] is {_short(value)}, not a number"
+    return {str(k): float(v) for k, v in scores.items()}
+
+
+def _majority_keys(scored: Sequence[dict[str, float] | str]) -> tuple[str, ...] | None:
+    """The key set more than half of the scored examples share (in its first example's order),
+    or None when there is none: a task whose examples each have their own choices."""
+    key_sets = [frozenset(s) for s in scored if isinstance(s, dict)]
+    if not key_sets:
+        return None
+    common, count = Counter(key_sets).most_common(1)[0]
+    if 2 * count <= len(key_sets):
+        return None
+    return next(tuple(s) for s in scored if isinstance(s, dict) and frozenset(s) == common)
+
+
+def _bigbench_record(example: dict[str, Any], scores: dict[str, float], space: tuple[str, ...] | None) -> Any:
+    """The record of one scored example, or (a str) why it cannot be one."""
+    if space is not None and set(scores) != set(space):
+        return f"target_scores labels {list(scores)} differ from the task's label space {list(space)}"
+    best = max(scores.values())
+    golds = [k for k, v in scores.items() if v == best]
+    if best <= 0 or len(golds) != 1:
+        return f"target_scores {scores} has no unique gold label"
+    record: dict[str, Any] = {"input": example.get("input"), "label": golds[0]}
+    if space is None:
+        record["choices"] = tuple(scores)
+    return record
+
+
+def _as_choices(value: Any) -> tuple[str, ...] | str | None:
+    """An example's own options: a list, a JSON list or ``a|b|c``; a string says why not."""
+    if value in (None, "") or value == []:
         return None
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = loads_line(value)
+        except ValueError:  # not JSON (or nested too deeply): the a|b|c form
             value = [v.strip() for v in value.split("|")]
+    if not isinstance(value, (list, tuple)) or not all(
+        isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value
+    ):
+        return f"is {_short(value)}: give a list of labels, a JSON list or a|b|c"
     return tuple(str(v) for v in value) or None
 
 
@@ -397,13 +632,20 @@ class TaskSplits:
 
 
 def load_task(
-    path: str | os.PathLike[str], *, name: str | None = None, on_error: OnError = "raise", **kwargs: Any
+    path: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    on_error: OnError = "raise",
+    limits: TextLimits = DEFAULT_LIMITS,
+    **kwargs: Any,
 ) -> Task:
     """Load a task file by its extension: BIG-bench ``.json``, ``.jsonl`` or ``.csv``.
 
-    A directory is taken to hold a BIG-bench ``task.json``. Extra keyword arguments
-    (``labels``, the column names as ``columns=RecordColumns(...)`` or ``input_key=``,
-    ``label_key=``, ``id_key=``, ``choices_key=``, ``rationale_key=``) go to the JSONL/CSV loaders.
+    A directory is taken to hold a BIG-bench ``task.json``. ``labels=`` fixes the label
+    space of any file (a row whose gold label is outside it is a problem). The column
+    names (``columns=RecordColumns(...)`` or ``input_key=``, ``label_key=``, ``id_key=``,
+    ``choices_key=``, ``rationale_key=``) and the framing go to the JSONL/CSV loaders.
+    ``limits`` bounds every text a row brings (see :class:`~amplify_agents.limits.TextLimits`).
     """
     path = Path(path)
     if path.is_dir():
@@ -412,9 +654,12 @@ def load_task(
         raise FileNotFoundError(f"Task file not found: {path}")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        return Task.from_bigbench(path, name=name, on_error=on_error)
+        labels = kwargs.pop("labels", None)
+        if kwargs:
+            raise TypeError(f"{', '.join(sorted(kwargs))}: options of .jsonl and .csv files, not of {path}.")
+        return Task.from_bigbench(path, name=name, labels=labels, on_error=on_error, limits=limits)
     if suffix == ".jsonl":
-        return Task.from_jsonl(path, name=name, on_error=on_error, **kwargs)
+        return Task.from_jsonl(path, name=name, on_error=on_error, limits=limits, **kwargs)
     if suffix == ".csv":
-        return Task.from_csv(path, name=name, on_error=on_error, **kwargs)
+        return Task.from_csv(path, name=name, on_error=on_error, limits=limits, **kwargs)
     raise TaskFormatError(f"Unknown task file type {suffix!r} for {path}: use .json (BIG-bench), .jsonl or .csv.")

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import typer
 
 from amplify_agents.cli.build import build
+from amplify_agents.cli.command import OneLineErrors
 
 # The model cache is re-exported: tests hand the CLI their loaded model through cli._SLM_CACHE.
 from amplify_agents.cli.common import _SLM_CACHE as _SLM_CACHE
@@ -48,6 +49,7 @@ app = typer.Typer(
         "amplify-agents select chroma -n my-task -Q 'Juan Soto hit a home run' --k 4 --prompt\n\n"
         "amplify-agents inspect chroma -n my-task --explain ID_PREFIX --html exp.html --png exp.png"
     ),
+    cls=OneLineErrors,  # usage errors are one line (the console script runs app() through it)
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,  # errors are one line, never a traceback

@@ -20,7 +20,9 @@ from amplify_agents.cli.common import (
     split_task,
 )
 from amplify_agents.cli.options import (
+    DEFAULT_EXPLAINER,
     AmplifyProxyOptions,
+    Labels,
     OptionGroup,
     Predictor,
     ProxyKind,
@@ -49,7 +51,7 @@ class BuildOptions(OptionGroup):
 
     explainer: Annotated[
         str, explainer_option("Explainer writing the rationales (see `inspect --help` for the list).")
-    ] = "grad_x_input"
+    ] = DEFAULT_EXPLAINER
     strategy: Annotated[
         Strategy,
         choice(Strategy, "strategy", help="Selection strategy: error, success, h-mcs, l-mcs, f-exp or random."),
@@ -90,14 +92,15 @@ def build(
     options: BuildOptions,
     target: TargetOptions,
     proxy: AmplifyProxyOptions,
+    labels: Labels = None,
     quiet: Quiet = False,
 ) -> None:
     """Build demonstrations of a task into a store: predict, select, explain, store (resumable)."""
+    task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
+    splits = split_task(task, "--pool / --test", seed=options.seed, test=options.test, pool=options.pool)
     from amplify_agents.builder import BuildConfig, DemonstrationBuilder
     from amplify_agents.predictors import ProxyMCSPredictor
 
-    task = load_task(task_path)
-    splits = split_task(task, "--pool / --test", seed=options.seed, test=options.test, pool=options.pool)
     demo_store = store.open(create=True)
     assert store.store_dir is not None  # open() refuses a missing directory
     target_predictor, backend, metadata = _target_predictor(task, target, store.store_dir)

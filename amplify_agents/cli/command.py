@@ -9,6 +9,8 @@ field, then packs the parsed values back into the dataclass before calling the c
 
 It also gives every command ``--config file.toml`` (see :mod:`amplify_agents.cli.config`)
 and the error contract: a runtime failure is one red line and exit code 1, never a traceback.
+:class:`OneLineErrors`, the command group of the ``amplify-agents`` app, keeps the same
+contract for bad usage (an unknown option or command, a bad value): one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -16,21 +18,23 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import sys
 import traceback
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import typer
 from rich.text import Text
+from typer.core import TyperGroup
 
 from amplify_agents.cli.common import err_console, quiet_libraries
 from amplify_agents.cli.config import CLICK_ERRORS, merge_config
 from amplify_agents.cli.options import ConfigPath, OptionGroup
 from amplify_agents.errors import EndpointError
 
-__all__ = ["command"]
+__all__ = ["OneLineErrors", "command", "print_error"]
 
 Command = Callable[..., None]
 
@@ -134,12 +138,70 @@ def _guard(fn: Command) -> Command:
             err_console.print("[red]Interrupted.[/]")
             raise typer.Exit(130) from None
         except EndpointError as exc:  # bad input: the URL, key variable or model name is wrong
-            err_console.print(Text.assemble(("Error: ", "bold red"), str(exc)))
+            print_error(str(exc))
             raise typer.Exit(2) from None
         except Exception as exc:  # noqa: BLE001 - the CLI's contract: a message, not a traceback
             if os.environ.get("AMPLIFY_AGENTS_DEBUG"):
                 traceback.print_exc()
-            err_console.print(Text.assemble(("Error: ", "bold red"), f"{type(exc).__name__}: {exc}"))
+            print_error(f"{type(exc).__name__}: {exc}")
             raise typer.Exit(1) from None
 
     return guarded
+
+
+def print_error(message: str) -> None:
+    """``Error: message`` on stderr as ONE line: inner line breaks are joined, and the console
+    does not wrap it at the terminal's width (a script reading stderr gets one line)."""
+    err_console.print(Text.assemble(("Error: ", "bold red"), " ".join(message.split())), soft_wrap=True)
+
+
+# click's classes, from the copy typer ships (never `import click`: it may be another version).
+_CLICK_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class OneLineErrors(TyperGroup):
+    """The app's command group: a usage error is one line and exit code 2, not a 5-line box.
+
+    Typer prints click's usage errors as a usage line, a hint and a boxed message. This group
+    runs the commands with ``standalone_mode=False`` (click then raises the error instead of
+    printing it) and prints ``Error: <message> (see amplify-agents build --help)``.
+    """
+
+    def main(  # type: ignore[override]  # click's signature, with its defaults
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        """Run the CLI; in standalone mode (the console script) exit with its code."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except _CLICK_ERROR as exc:
+            sys.exit(_report_click_error(exc))
+        except typer.Abort:
+            print_error("Aborted.")
+            sys.exit(1)
+        except Exception as exc:  # noqa: BLE001 - e.g. an option parser failing: still one line
+            if os.environ.get("AMPLIFY_AGENTS_DEBUG"):
+                traceback.print_exc()
+            print_error(f"{type(exc).__name__}: {exc}")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _report_click_error(exc: Exception) -> int:
+    """Print a click error as one line; return its exit code."""
+    code = int(getattr(exc, "exit_code", 1))
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return code  # typer printed the help already
+    message = exc.format_message()  # type: ignore[attr-defined]  # a ClickException
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, _USAGE_ERROR) and ctx is not None:
+        message = f"{' '.join(message.split()).rstrip()} (see {ctx.command_path} --help)"
+    print_error(message)
+    return code

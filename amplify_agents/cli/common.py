@@ -31,6 +31,7 @@ __all__ = [
     "load_task",
     "make_explainer",
     "open_store",
+    "parse_labels",
     "quiet_libraries",
     "split_task",
 ]
@@ -83,19 +84,63 @@ def check_endpoint(target: Target) -> None:
         open_endpoint(target.endpoint).close()
 
 
-def load_task(path: Path | None, hint: str = "TASK") -> Task:
-    """The task at ``path``; a missing or malformed file is bad input (exit 2)."""
+def parse_labels(value: str | None, hint: str = "--labels") -> tuple[str, ...] | None:
+    """``--labels yes,no`` as ``("yes", "no")``; an empty or repeated label is bad input."""
+    if value is None:
+        return None
+    labels = tuple(part.strip() for part in value.split(","))
+    if len(labels) < 2 or any(not label for label in labels):
+        raise bad(f"{value!r}: give two or more labels, comma-separated, none empty (e.g. yes,no).", hint)
+    twice = sorted({label for label in labels if labels.count(label) > 1})
+    if twice:
+        raise bad(f"{value!r} lists {', '.join(twice)} more than once.", hint)
+    return labels
+
+
+def load_task(path: Path | None, hint: str = "TASK", labels: str | None = None) -> Task:
+    """The task at ``path``; a missing or malformed file is bad input (exit 2), before any model loads.
+
+    ``labels`` (the ``--labels`` value) fixes the label space: rows whose gold label is outside it
+    are refused, with their count and first rows. Without it, the label space read from the file
+    is printed, so a stray label in the data is seen.
+    """
     from amplify_agents.errors import TaskFormatError
     from amplify_agents.tasks import load_task as load
 
     if path is None:
         raise bad("a task file is required (BIG-bench task.json or its folder, .jsonl or .csv).", hint)
+    space = parse_labels(labels)
     try:
-        return load(path)
+        task = load(path) if space is None else load(path, labels=space)
     except FileNotFoundError:
         raise bad(f"task file not found: {path}", hint) from None
-    except (TaskFormatError, ValueError) as exc:
+    except TaskFormatError as exc:
+        raise bad(_refused_rows(path, exc, space), hint) from None
+    except ValueError as exc:  # e.g. FileEncodingError: the message names the file and line
         raise bad(str(exc), hint) from None
+    if space is None:
+        err_console.print(
+            f"task {task.name!r}: {len(task)} examples; label space from the file: {', '.join(task.labels)} "
+            "(pass --labels to fix it)",
+            soft_wrap=True,
+            markup=False,
+        )
+    return task
+
+
+def _refused_rows(path: Path, exc: Any, space: tuple[str, ...] | None, shown: int = 5) -> str:
+    """The message of a task file with bad rows: how many, the first few, and the fix."""
+    problems = list(getattr(exc, "problems", []))
+    if not problems:
+        return str(exc)
+    listing = "; ".join(str(p) for p in problems[:shown]) + (
+        f"; ... (first {shown} of {len(problems)})" if len(problems) > shown else ""
+    )
+    outside = sum("not in the label space" in p.reason for p in problems)
+    fix = "Fix or remove those rows"
+    if space is not None and outside:
+        fix = f"{outside} of them have a gold label outside --labels {','.join(space)}: add it to --labels, or fix them"
+    return f"{path}: {len(problems)} bad row(s) refused: {listing}. {fix}."
 
 
 def split_task(task: Task, hint: str, **sizes: Any) -> TaskSplits:

@@ -11,6 +11,7 @@ from amplify_agents.cli.common import bad, check_endpoint, console, load_slm, lo
 from amplify_agents.cli.options import (
     AmplifyProxyOptions,
     DemoSetting,
+    Labels,
     OptionGroup,
     Quiet,
     SelectOn,
@@ -103,6 +104,7 @@ def eval_cmd(
         "eval_results"
     ),
     plot: Annotated[bool, typer.Option(help="Write results.png.")] = True,
+    labels: Labels = None,
     quiet: Quiet = False,
 ) -> None:
     """Evaluate methods x seeds on a task by label scoring; print the summary table.
@@ -110,9 +112,10 @@ def eval_cmd(
     Method names take modifiers: +cal / +pmi (calibrated scores), +xyr (rationale after the
     answer), +gen (the model writes the query's rationale first), e.g. io+cal.
     """
+    task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
+    _check_labels_apply(task_path, task.labels, labels)
     from amplify_agents.eval import run_eval, select_on_validation
 
-    task = load_task(task_path)
     if split.test_size + split.validation_items >= len(task):
         raise bad(
             f"--test-size {split.test_size}"
@@ -132,6 +135,22 @@ def eval_cmd(
         console.print(f"selection record: {chosen.path}")
         return
     _print_results(run_eval(cfg, progress=not quiet, model=local), task.name, "test")
+
+
+def _check_labels_apply(task_path: Path | None, space: tuple[str, ...], labels: str | None) -> None:
+    """``eval`` scores over the label space the harness reads from the file: ``--labels`` checks
+    the rows, and must name that space (a label no row has, or another order, would be ignored)."""
+    from amplify_agents.tasks import load_task as read_task
+
+    if labels is None or task_path is None:
+        return
+    from_file = read_task(task_path).labels
+    if from_file != space:
+        raise bad(
+            f"eval scores over the label space the task file gives ({','.join(from_file)}), not "
+            f"{','.join(space)}: pass --labels {','.join(from_file)}, or leave --labels out.",
+            "--labels",
+        )
 
 
 def _eval_config(

@@ -9,8 +9,17 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from amplify_agents.cli.common import DEFAULT_MODEL, ProxyName, bad, console, err_console, load_task, make_explainer
-from amplify_agents.cli.options import OptionGroup, explainer_option
+from amplify_agents.cli.common import (
+    DEFAULT_MODEL,
+    ProxyName,
+    bad,
+    console,
+    err_console,
+    load_task,
+    make_explainer,
+    parse_labels,
+)
+from amplify_agents.cli.options import LABELS_HELP, OptionGroup, explainer_option
 
 if TYPE_CHECKING:
     from amplify_agents.demonstrations import Demonstration
@@ -48,6 +57,9 @@ class ExplainOptions(OptionGroup):
         ),
     ] = None
     model: Annotated[str, typer.Option(help="With --explain: the small LM of SLM explainers.")] = DEFAULT_MODEL
+    labels: Annotated[
+        str | None, typer.Option("--labels", help=f"With --explain: {LABELS_HELP}", show_default=False)
+    ] = None
     proxy_epochs: Annotated[
         int | None,
         typer.Option(
@@ -72,7 +84,7 @@ def explain_demo(store: "RationaleStore", store_dir: Path, opts: ExplainOptions)
         )
     same = name == demo.explainer  # the recorded settings (and saved proxy) apply only to the same explainer
     settings = dict(demo.explainer_settings) if same else {}
-    task = _task(store, demo, name, opts.task_file)
+    task = _task(store, demo, name, opts)
     proxy_kind, epochs = _proxy_settings(settings, name, opts)
     proxy = _saved_proxy(demo, store_dir) if same else None
     explainer, _ = make_explainer(
@@ -104,13 +116,18 @@ def _find(store: "RationaleStore", wanted: str) -> "Demonstration":
     return matches[0]
 
 
-def _task(store: "RationaleStore", demo: "Demonstration", explainer: str, task_file: Path | None) -> "Task":
-    """The task file's task, else the label space the store shows with the default framing."""
+def _task(store: "RationaleStore", demo: "Demonstration", explainer: str, opts: ExplainOptions) -> "Task":
+    """The task file's task, else ``--labels`` or the label space the store shows, with the default framing."""
     from amplify_agents.explainers.registry import explainer_family
     from amplify_agents.tasks import Example, Task
 
-    if task_file:
-        return load_task(task_file, "--task-file")
+    if opts.task_file:
+        return load_task(opts.task_file, "--task-file", labels=opts.labels)
+    given = parse_labels(opts.labels)
+    if given is not None:
+        if demo.label not in given:
+            raise bad(f"the demonstration's label {demo.label!r} is not in --labels {','.join(given)}.", "--labels")
+        return Task(name=demo.task, labels=given, examples=(Example("demo", demo.input, demo.label),))
     labels = sorted({d.label for d in store.list(where={"task": demo.task})} | {demo.label})
     if len(labels) < 2 and explainer_family(explainer) != "none":
         raise bad(

@@ -9,8 +9,10 @@ import typer
 from amplify_agents.cli.command import command
 from amplify_agents.cli.common import DEFAULT_MODEL, console, load_slm, load_task, make_explainer, split_task
 from amplify_agents.cli.options import (
+    DEFAULT_EXPLAINER,
     DemoSetting,
     ImproveStrategy,
+    Labels,
     OptionGroup,
     ProxyOptions,
     Quiet,
@@ -78,7 +80,7 @@ def improve_cmd(
     store: StoreOptions,
     explainer: Annotated[
         str, explainer_option("Explainer writing the rationales of the added errors.")
-    ] = "grad_x_input",
+    ] = DEFAULT_EXPLAINER,
     loop: LoopOptions,
     split: HeldOutOptions,
     model: Annotated[str, typer.Option(help="The small LM that answers.")] = DEFAULT_MODEL,
@@ -86,14 +88,15 @@ def improve_cmd(
     plot: Annotated[
         Path | None, typer.Option(help="Write the accuracy-per-round plot to this PNG.", show_default=False)
     ] = None,
+    labels: Labels = None,
     quiet: Quiet = False,
 ) -> None:
     """Add explained validation errors to a store, round after round, while accuracy improves."""
+    task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
+    splits = split_task(task, "--validation / --test", seed=split.seed, test=split.test, validation=split.validation)
     from amplify_agents.improve import improve_store
     from amplify_agents.viz import plot_rounds
 
-    task = load_task(task_path)
-    splits = split_task(task, "--validation / --test", seed=split.seed, test=split.test, validation=split.validation)
     demo_store = store.open(create=True)
     explainer_obj, _ = make_explainer(
         explainer,

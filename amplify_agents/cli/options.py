@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 __all__ = [
     "AmplifyProxyOptions",
     "Choice",
+    "DEFAULT_EXPLAINER",
     "DemoSetting",
     "EndpointApi",
     "ImproveStrategy",
+    "LABELS_HELP",
+    "Labels",
     "NewStoreArgs",
     "OptionGroup",
     "Predictor",
@@ -146,10 +149,19 @@ def choice(enum: type[C], what: str, *decls: str, help: str) -> Any:
     return typer.Option(*decls, help=help, parser=parse)
 
 
-def _registry_option(names: Callable[[], Sequence[str]], what: str, help: str, **kw: Any) -> Any:
-    """An option naming an entry of a library registry (its names are read when a value is parsed)."""
+def _registry_option(
+    names: Callable[[], Sequence[str]], what: str, help: str, trusted: str | None = None, **kw: Any
+) -> Any:
+    """An option naming an entry of a library registry (its names are read when a value is parsed).
+
+    ``trusted`` (the default value) is returned unchecked: reading the explainer registry imports
+    torch (seconds), which a command given a bad task file must not wait for; the registry still
+    checks the name when the explainer is made.
+    """
 
     def parse(value: str) -> str:
+        if trusted is not None and value == trusted:
+            return value
         return _one_of(str(value), list(names()), what)
 
     return typer.Option(help=help, parser=parse, **kw)
@@ -167,9 +179,13 @@ def _template_ids() -> list[str]:
     return sorted(TEMPLATES)
 
 
+DEFAULT_EXPLAINER = "grad_x_input"
+"""The explainer of ``build`` and ``improve`` unless ``--explainer`` names another."""
+
+
 def explainer_option(help: str, **kw: Any) -> Any:
     """``--explainer``: a name of the explainer registry (listed in ``inspect --help``)."""
-    return _registry_option(_explainer_names, "explainer", help, **kw)
+    return _registry_option(_explainer_names, "explainer", help, DEFAULT_EXPLAINER, **kw)
 
 
 def template_option(help: str, **kw: Any) -> Any:
@@ -185,6 +201,11 @@ TaskPath = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
+LABELS_HELP = (
+    "The label space, comma-separated (e.g. yes,no): a row whose gold label is outside it is refused "
+    "(default: the labels the task file gives, printed when it loads)."
+)
+Labels = Annotated[str | None, typer.Option("--labels", help=LABELS_HELP, show_default=False)]
 StoreName = Annotated[
     str | None, typer.Option("--name", "-n", help="Store name (its Chroma collection).", show_default=False)
 ]

@@ -24,10 +24,10 @@ from typing import Literal
 from tqdm.auto import tqdm
 
 from amplify_agents.demonstrations import Demonstration
-from amplify_agents.errors import AmplifyError
+from amplify_agents.errors import AmplifyError, InputTooLongError
 from amplify_agents.explainers.base import Explainer, Explanation
 from amplify_agents.explainers.words import document_frequency_weights, split_words
-from amplify_agents.predictors import LabelPredictor, Prediction, predict_pool
+from amplify_agents.predictors import LabelPredictor, Prediction, name_too_long, predict_pool
 from amplify_agents.rationales import RationaleTemplate, demonstration_skeleton, template_for, write_rationale
 from amplify_agents.stores import RationaleStore
 from amplify_agents.strategies import Strategy, select_by_strategy
@@ -291,13 +291,25 @@ class DemonstrationBuilder:
         pool = select_by_strategy(
             predictions, "random", self.config.fexp_candidates or 4 * self.config.n, seed=self.config.seed
         ).chosen
-        explanations = self.explain([p.example.input for p in pool], [p.example.label for p in pool])
+        explanations = self._explain_examples([p.example for p in pool])
         scores = self.faithfulness(explanations)
         return {p.example.id: s for p, s in zip(pool, scores) if s is not None}
 
+    def _explain_examples(self, examples: Sequence[Example]) -> list[Explanation]:
+        """Explain examples with their gold labels; an over-long one is named in the error."""
+
+        def explain(batch: Sequence[Example]) -> list[Explanation]:
+            return self.explain([e.input for e in batch], [e.label for e in batch])
+
+        try:
+            return explain(examples)
+        except InputTooLongError as exc:
+            # The batches before this one are stored: a re-run after fixing the row resumes.
+            raise name_too_long(exc, examples, explain) from exc
+
     def _explain_and_store(self, batch: list[tuple[Prediction, Demonstration]], report: BuildReport) -> int:
         t = time.perf_counter()
-        explanations = self.explain([p.example.input for p, _ in batch], [p.example.label for p, _ in batch])
+        explanations = self._explain_examples([p.example for p, _ in batch])
         faith = self.faithfulness(explanations) if not self.template.needs_explanation else [None] * len(batch)
         report.seconds["explain"] += time.perf_counter() - t
         report.explained += len(batch)

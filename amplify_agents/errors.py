@@ -18,6 +18,7 @@ __all__ = [
     "EndpointError",
     "InputTooLongError",
     "FileEncodingError",
+    "ContextLengthError",
 ]
 
 
@@ -70,3 +71,13 @@ class InputTooLongError(AmplifyError, ValueError):
 
 class FileEncodingError(AmplifyError, ValueError):
     """A file is not valid UTF-8; the message names the file, the line and the byte."""
+
+
+class ContextLengthError(InputTooLongError, ExplanationError):
+    """A prompt has more tokens than the model's context; raised before any forward pass.
+    ``tokens`` and ``context`` hold the two counts; the message says what to shorten."""
+
+    def __init__(self, message: str, tokens: int = 0, context: int = 0) -> None:
+        super().__init__(message)
+        self.tokens = tokens
+        self.context = context

@@ -5,6 +5,11 @@ path (:class:`TargetPredictor`, :class:`SLMPredictor` for a local model), a prox
 or AMPLIFY's pairing of the two (:class:`ProxyMCSPredictor`: the target decides what is an
 error, the proxy gives the Misclassification Confidence Score). :func:`predict_pool` asks a
 predictor about every example over its own options, and caches the answers beside a store.
+
+An example whose prompt is longer than the model's context fails the call before any forward
+pass (:class:`~amplify_agents.errors.InputTooLongError`), and the error names that example
+(:func:`name_too_long`): the scorer only knows prompt positions, which batching, caching and
+calibration renumber.
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from amplify_agents.errors import ContextLengthError, InputTooLongError
 from amplify_agents.files import atomic_write
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
@@ -32,6 +38,7 @@ __all__ = [
     "ProxyMCSPredictor",
     "SLMPredictor",
     "TargetPredictor",
+    "name_too_long",
     "predict_pool",
 ]
 
@@ -173,6 +180,26 @@ def predict_pool(
     return out
 
 
+def name_too_long(
+    error: InputTooLongError, examples: Sequence[Example], ask: Callable[[list[Example]], object]
+) -> InputTooLongError:
+    """The error of a batch that was too long, naming the example that made it so.
+
+    ``ask`` is called on each example alone, longest input first, until one raises: the
+    over-long one is almost always the longest, and its check fails before any forward pass,
+    so this usually costs one tokenisation. Returns ``error`` itself when none fails alone.
+    """
+    for example in sorted(examples, key=lambda e: -len(e.input)):
+        try:
+            ask([example])
+        except InputTooLongError as one:
+            message = f"example {example.id!r} ({len(example.input):,} characters): {one}"
+            if isinstance(one, ContextLengthError):
+                return ContextLengthError(message, one.tokens, one.context)
+            return InputTooLongError(message)
+    return error
+
+
 def _predict(
     predictor: LabelPredictor, examples: Sequence[Example], batch_size: int, progress: bool
 ) -> list[Prediction]:
@@ -182,19 +209,26 @@ def _predict(
         from tqdm.auto import tqdm
 
         batches = tqdm(batches, desc="predict", unit="batch")
-    scores_options = getattr(predictor, "predict_options", None)
     for start in batches:
-        chunk = examples[start : start + batch_size]
-        options = [tuple(ex.choices or predictor.labels) for ex in chunk]
-        texts = [e.input for e in chunk]
-        if scores_options is not None:
-            got = scores_options(texts, options)
-        else:
-            got = [_restrict(p, o) for p, o in zip(predictor.predict_proba(texts), options, strict=True)]
+        chunk = list(examples[start : start + batch_size])
+        try:
+            got = _ask(predictor, chunk)
+        except InputTooLongError as exc:
+            raise name_too_long(exc, chunk, lambda one: _ask(predictor, one)) from exc
         for ex, probs in zip(chunk, got, strict=True):
             best = max(probs, key=probs.__getitem__) if probs else None
             out.append(Prediction(ex, best, dict(probs)))
     return out
+
+
+def _ask(predictor: LabelPredictor, chunk: Sequence[Example]) -> list[dict[str, float]]:
+    """The predictor's probabilities over each example's own options."""
+    options = [tuple(ex.choices or predictor.labels) for ex in chunk]
+    texts = [e.input for e in chunk]
+    scores_options = getattr(predictor, "predict_options", None)
+    if scores_options is not None:
+        return list(scores_options(texts, options))
+    return [_restrict(p, o) for p, o in zip(predictor.predict_proba(texts), options, strict=True)]
 
 
 class ProxyMCSPredictor:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from amplify_agents.errors import ExplanationError, LabelError
+from amplify_agents.errors import ContextLengthError, ExplanationError, LabelError
 from amplify_agents.framing import Frame
 from amplify_agents.models.kernel import (
     RowBatch,
@@ -39,6 +39,9 @@ from amplify_agents.models.kernel import (
     make_rows,
     prefix_cache,
     rows_label_logprobs,
+)
+from amplify_agents.models.kernel import (
+    context_length as kernel_context_length,
 )
 from amplify_agents.models.loading import LoadedModel
 
@@ -57,12 +60,10 @@ __all__ = [
 
 
 def context_length(loaded: LoadedModel) -> int:
-    """The longest sequence the model was built for (``max_position_embeddings``)."""
-    config = loaded.model.config
-    value = getattr(config, "max_position_embeddings", None)
-    if value is None and hasattr(config, "get_text_config"):
-        value = getattr(config.get_text_config(), "max_position_embeddings", None)
-    return int(value or loaded.tokenizer.model_max_length)
+    """The longest sequence the model was built for (``max_position_embeddings``): the
+    kernel's :func:`~amplify_agents.models.kernel.context_length`, the bound every forward checks."""
+    value = kernel_context_length(loaded.model, loaded.tokenizer)
+    return int(value if value is not None else loaded.tokenizer.model_max_length)
 
 
 def check_labels(targets: Sequence[str], labels: Sequence[str]) -> None:
@@ -141,8 +142,10 @@ def encode_item(
         reserve: tokens to keep free after the prompt (e.g. ``max_new_tokens``).
 
     Raises:
-        ExplanationError: the prompt and label (plus ``reserve``) exceed ``max_length``,
-            or the text has no token of its own.
+        ContextLengthError: the prompt and label (plus ``reserve``) exceed ``max_length``
+            (both an :class:`~amplify_agents.errors.InputTooLongError` and an
+            :class:`ExplanationError`); checked before any forward pass.
+        ExplanationError: the text has no token of its own.
     """
     tok = loaded.tokenizer
     prompt, span = frame.render(text)
@@ -151,10 +154,13 @@ def encode_item(
     label_ids = encode_label(tok, target, frame.label_prefix)
     total = len(ids) + len(label_ids) + reserve
     if total > max_length:
-        raise ExplanationError(
-            f"Input {index} needs {total} tokens with its prompt and label"
+        raise ContextLengthError(
+            f"Input {index} needs {total:,} tokens with its prompt and label"
             f"{f' (and {reserve} for generation)' if reserve else ''}, more than the model's context "
-            f"of {max_length} tokens: shorten the input (nothing is truncated silently)."
+            f"of {max_length:,} tokens: shorten the input, or reject such inputs earlier with "
+            f"TextLimits.for_context({max_length}) (nothing is truncated silently).",
+            tokens=total,
+            context=max_length,
         )
     positions = encoded.positions
     offsets = [s for s in encoded.spans if s is not None]

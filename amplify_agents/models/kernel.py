@@ -14,7 +14,11 @@ quantity here, so an explanation is always of the number the scorer reports.
   matrix product with the output embedding (the full LM head on every position is what
   makes the naive implementation slow, see ``measured-facts.md``);
 * :func:`rows_label_logprobs`: both together, from token ids or input embeddings, with
-  an optional cached prefix.
+  an optional cached prefix;
+* :func:`check_context`: every forward pass here first checks its sequence against the
+  model's context (:func:`context_length`) and raises
+  :class:`~amplify_agents.errors.ContextLengthError` (an ``InputTooLongError``) before
+  allocating anything: a 1 MB input used to reach the model and fail asking for gigabytes.
 
 Nothing here switches gradients off: the scorer calls it under ``inference_mode``,
 perturbation methods under ``no_grad``, gradient methods differentiate through it.
@@ -30,11 +34,13 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
-from amplify_agents.errors import LabelError
+from amplify_agents.errors import ContextLengthError, LabelError
 
 __all__ = [
     "PromptTokens",
     "RowBatch",
+    "check_context",
+    "context_length",
     "encode_label",
     "encode_prompt",
     "label_logprobs",
@@ -43,6 +49,39 @@ __all__ = [
     "rows_label_logprobs",
     "vocab_logprobs",
 ]
+
+
+# --------------------------------------------------------------------- context
+def context_length(model: Any, tokenizer: Any = None) -> int | None:
+    """The longest sequence the model was built for (``max_position_embeddings``; a
+    multimodal config's text part; else the tokenizer's ``model_max_length``), or None."""
+    config: Any = getattr(model, "config", None)
+    value = getattr(config, "max_position_embeddings", None)
+    if value is None and hasattr(config, "get_text_config"):
+        value = getattr(config.get_text_config(), "max_position_embeddings", None)
+    if value is None and tokenizer is not None:
+        value = getattr(tokenizer, "model_max_length", None)
+        value = value if isinstance(value, int) and value < 10**9 else None  # 1e30 means "unset"
+    return int(value) if value else None
+
+
+def check_context(model: Any, n_tokens: int, *, what: str = "A prompt", tokenizer: Any = None) -> None:
+    """Raise :class:`ContextLengthError` when ``n_tokens`` exceed the model's context.
+
+    Checked before a forward pass, so an over-long prompt costs a tokenisation, not the
+    gigabytes of attention a forward pass would try to allocate. ``what`` starts the message
+    ("Prompt 3 of 8 (with its longest label)").
+    """
+    context = context_length(model, tokenizer)
+    if context is None or n_tokens <= context:
+        return
+    raise ContextLengthError(
+        f"{what} is {n_tokens:,} tokens, over the model's context of {context:,} tokens: use fewer "
+        f"demonstrations (shots), shorten the input, or reject such inputs before they reach the "
+        f"model with TextLimits.for_context({context}). Nothing was truncated or run.",
+        tokens=n_tokens,
+        context=context,
+    )
 
 
 # ---------------------------------------------------------------------- tokens
@@ -199,6 +238,7 @@ def label_logprobs(
 
 def prefix_cache(model: PreTrainedModel, ids: Sequence[int], device: torch.device) -> Any:
     """Run the token prefix ``ids`` once and return its KV cache (for :func:`rows_label_logprobs`)."""
+    check_context(model, len(ids), what="A shared prompt prefix")
     return model.base_model(input_ids=torch.tensor([list(ids)], device=device), use_cache=True).past_key_values
 
 
@@ -218,7 +258,12 @@ def rows_label_logprobs(
     Give ``input_ids`` or ``inputs_embeds`` (already scaled, as Gemma's embedding layer
     returns them). ``past`` is a prefix's KV cache (:func:`prefix_cache`) that every row
     continues; it is copied, not changed. Differentiable in ``inputs_embeds``.
+
+    Raises:
+        ContextLengthError: the rows (with the prefix) are longer than the model's context.
     """
+    # The mask spans prefix + row: the full sequence each row attends over.
+    check_context(model, int(attention_mask.shape[-1]), what="A scored row (prompt and label)")
     kwargs: dict[str, Any] = {"attention_mask": attention_mask, "use_cache": past is not None}
     if inputs_embeds is not None:
         kwargs["inputs_embeds"] = inputs_embeds

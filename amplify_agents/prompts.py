@@ -90,7 +90,8 @@ def build_text_prompt(
     if ending == "answer":
         parts.append(frame.render(query, instruction=False)[0])
     elif ending == "rationale":
-        parts.append(f"{frame.input_prefix}{query}\n")
+        rendered, (_, end) = frame.render(query, instruction=False)
+        parts.append(rendered[:end] + "\n")  # the query as render lays it out (cue lines folded)
     else:
         raise ValueError(f"Unknown prompt ending {ending!r}: use 'answer' or 'rationale'.")
     return "".join(parts)
@@ -109,6 +110,12 @@ def few_shot_text_template(
 
     Pass fixed ``examples`` or an ``example_selector`` (e.g. :class:`AmplifyExampleSelector`).
     Demonstrations without a rationale render as plain (x, y).
+
+    User text renders verbatim: a plain ``FewShotPromptTemplate`` joins the formatted
+    demonstrations into a new template and formats it again, so a demonstration holding
+    ``{x}`` raises ``KeyError`` and one holding ``{{`` loses a brace. This one lays the
+    text out with :func:`build_text_prompt` (through :class:`Frame`, which also folds cue
+    lines) and formats nothing twice.
     """
     ip, op = _escape(frame.input_prefix), _escape(frame.output_prefix)
     # The template string only declares the demo's variables (FewShotPromptTemplate
@@ -120,15 +127,45 @@ def few_shot_text_template(
         keys=keys,
         rationale_first=rationale_first,
     )
-    return FewShotPromptTemplate(
-        examples=list(examples) if examples is not None else None,
+    return _FrameFewShotPrompt(
+        examples=[dict(e) for e in examples] if examples is not None else None,
         example_selector=example_selector,
         example_prompt=example_prompt,
         prefix=_escape(frame.instruction),
         suffix=f"{ip}{{{query_key}}}{op}",
         example_separator="",
         input_variables=[query_key],
+        frame=frame,
+        keys=keys,
+        rationale_first=rationale_first,
+        query_key=query_key,
     )
+
+
+class _FrameFewShotPrompt(FewShotPromptTemplate):
+    """A ``FewShotPromptTemplate`` whose text is :func:`build_text_prompt`'s, user text never re-parsed.
+
+    ``prefix``, ``suffix`` and ``example_prompt`` stay set (what LangChain tooling shows);
+    the formatting itself does not pass the demonstrations or the query through a template.
+    """
+
+    frame: Frame
+    keys: DemoKeys
+    rationale_first: bool = True
+    query_key: str = "input"
+
+    def format(self, **kwargs: Any) -> str:
+        kwargs = self._merge_partial_and_user_variables(**kwargs)
+        return self._lay_out(kwargs, self._get_examples(**kwargs))
+
+    async def aformat(self, **kwargs: Any) -> str:
+        kwargs = self._merge_partial_and_user_variables(**kwargs)
+        return self._lay_out(kwargs, await self._aget_examples(**kwargs))
+
+    def _lay_out(self, kwargs: Mapping[str, Any], examples: Sequence[Mapping[str, Any]]) -> str:
+        return build_text_prompt(
+            str(kwargs[self.query_key]), examples, self.frame, rationale_first=self.rationale_first, keys=self.keys
+        )
 
 
 class _FrameDemoPrompt(PromptTemplate):

@@ -25,6 +25,7 @@ from amplify_agents.demonstrations import DemoKeys, Demonstration
 from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.framing import Frame
+from amplify_agents.limits import DEFAULT_LIMITS, TextField, TextLimits
 from amplify_agents.prompts import build_text_prompt
 from amplify_agents.rationales import RationaleTemplate, template_for, write_demonstration
 from amplify_agents.stores import RationaleStore
@@ -178,7 +179,13 @@ class AmplifyExampleSelector(BaseExampleSelector):
             )
         query = str(input_variables[self.input_key])
         demos = self.select_demonstrations(query)
-        return [d.to_example(self.keys, with_id=True) for d in demos]
+        # Cue lines folded here too, so a prompt template of the user's own, laid out with the
+        # same frame, cannot be given a forged turn by a stored text (Frame.neutralise).
+        texts = (self.keys.input, self.keys.rationale, self.keys.answer)
+        return [
+            {key: self.frame.neutralise(value) if key in texts else value for key, value in example.items()}
+            for example in (d.to_example(self.keys, with_id=True) for d in demos)
+        ]
 
     def select_demonstrations(self, query: str) -> list[Demonstration]:
         """Like :meth:`select_examples`, returning :class:`Demonstration` objects."""
@@ -217,7 +224,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         return kept
 
     # ------------------------------------------------------------------ adding
-    def add_example(self, example: dict[str, Any]) -> Any:
+    def add_example(self, example: dict[str, Any], *, limits: TextLimits = DEFAULT_LIMITS) -> Any:
         """Add one labelled example; a missing rationale is written by the explainer first.
 
         Returns the new demonstration's id.
@@ -225,12 +232,18 @@ class AmplifyExampleSelector(BaseExampleSelector):
         Raises:
             LabelError: the example has no gold answer.
             ValueError: no rationale and no explainer to write one.
+            InputTooLongError: an input, answer or rationale over ``limits``.
         """
-        return self.add_examples([example])[0]
+        return self.add_examples([example], limits=limits)[0]
 
-    def add_examples(self, examples: Sequence[Mapping[str, Any]]) -> list[str]:
-        """Add labelled examples in one batch (one explainer call, one store write)."""
+    def add_examples(self, examples: Sequence[Mapping[str, Any]], *, limits: TextLimits = DEFAULT_LIMITS) -> list[str]:
+        """Add labelled examples in one batch (one explainer call, one store write).
+
+        Every input, answer and rationale (given or written) is checked against ``limits``
+        before anything is stored: one text too long and none of the batch is added.
+        """
         for i, ex in enumerate(examples):
+            self._check_lengths(ex, i, limits)  # before the explainer runs on any of them
             if not str(ex.get(self.keys.input) or "").strip():
                 raise ValueError(f"Example {i} has no {self.keys.input!r}: an input text is required.")
             if not str(ex.get(self.keys.answer) or "").strip():
@@ -267,7 +280,18 @@ class AmplifyExampleSelector(BaseExampleSelector):
             )
             for i, ex in enumerate(examples)
         ]
+        for i, demo in written.items():
+            limits.check("rationale", demo.rationale, where=f"Example {i} (the rationale written for it)")
         return self.store.add(demos)
+
+    def _check_lengths(self, example: Mapping[str, Any], i: int, limits: TextLimits) -> None:
+        fields: tuple[tuple[TextField, str], ...] = (
+            ("input", self.keys.input),
+            ("label", self.keys.answer),
+            ("rationale", self.keys.rationale),
+        )
+        for kind, key in fields:
+            limits.check(kind, str(example.get(key) or ""), where=f"Example {i} ({key!r})")
 
 
 def _combine_filters(where: Mapping[str, Any] | None, **equal: str | None) -> dict[str, Any] | None:

@@ -218,7 +218,7 @@ def import_cmd(
     ] = None,
 ) -> None:
     """Add (upsert) every demonstration of a JSONL file to a store."""
-    from amplify_agents.errors import StoreError
+    from amplify_agents.errors import FileEncodingError, InputTooLongError, StoreError
     from amplify_agents.stores import read_jsonl, validate_batch
 
     if source is None:
@@ -228,7 +228,7 @@ def import_cmd(
     try:
         demos = read_jsonl(source)  # checked whole before the store is touched
         validate_batch(demos)  # a blank input or label fails here, before the store is created
-    except StoreError as exc:
+    except (StoreError, FileEncodingError, InputTooLongError) as exc:  # each names file:line
         raise bad(str(exc), "--in") from None
     demo_store = store.open(create=True)
     demo_store.add(demos)

@@ -146,7 +146,7 @@ def _gemma_tokenizer():  # type: ignore[no-untyped-def]
 
     from amplify_agents.models.loading import default_cache_dir
 
-    converted = sorted((Path(default_cache_dir()) / "converted").glob("gemma-3-270m*"))
+    converted = sorted(p for p in (Path(default_cache_dir()) / "converted").glob("gemma-3-270m*") if p.is_dir())
     if not converted:
         pytest.skip("Gemma has not been converted yet (load_causal_lm('gemma-3-270m') once to create it).")
     return AutoTokenizer.from_pretrained(converted[-1])

@@ -86,6 +86,9 @@ _EXPORTS: dict[str, str] = {
     "DemoKeys": "amplify_agents.demonstrations",
     # store, selector, prompts
     "RationaleStore": "amplify_agents.stores",
+    "ServerSettings": "amplify_agents.stores",
+    "UnreadableRecordWarning": "amplify_agents.stores",
+    "TextLimits": "amplify_agents.limits",
     "default_embeddings": "amplify_agents.stores",
     "AmplifyExampleSelector": "amplify_agents.selectors",
     "RetrievalSettings": "amplify_agents.selectors",
@@ -110,7 +113,15 @@ _EXPORTS: dict[str, str] = {
     "explanation_png": "amplify_agents.viz",
     # errors
     "AmplifyError": "amplify_agents.errors",
+    "ContextLengthError": "amplify_agents.errors",
     "EndpointError": "amplify_agents.errors",
+    "FileEncodingError": "amplify_agents.errors",
+    "InputTooLongError": "amplify_agents.errors",
+    "LabelError": "amplify_agents.errors",
+    "ModelCacheError": "amplify_agents.errors",
+    "StoreConnectionError": "amplify_agents.errors",
+    "StoreError": "amplify_agents.errors",
+    "TaskFormatError": "amplify_agents.errors",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

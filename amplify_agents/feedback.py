@@ -41,6 +41,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -55,7 +56,7 @@ from amplify_agents.explainers.base import Explainer
 from amplify_agents.files import atomic_write, json_line, loads_line, read_lines
 from amplify_agents.limits import DEFAULT_LIMITS, TextLimits
 from amplify_agents.rationales import RationaleTemplate, write_demonstration
-from amplify_agents.stores import RationaleStore
+from amplify_agents.stores import RationaleStore, UnreadableRecordWarning
 from amplify_agents.tasks import Task
 
 __all__ = [
@@ -333,17 +334,29 @@ class FeedbackLog:
     def items(self) -> list[FeedbackItem]:
         """Every logged feedback (pending, stored and rejected), in the order recorded.
 
+        A line that is not a feedback record is skipped with an
+        :class:`~amplify_agents.stores.UnreadableRecordWarning` naming its file and line, and
+        kept in the file as it is.
+
         Raises:
-            ValueError: a line is not a feedback record (file and line named);
-                :class:`~amplify_agents.errors.FileEncodingError` when it is not UTF-8.
+            FileEncodingError: the file is not UTF-8 (file and line named).
         """
         with self._locked():
             return self._read()
 
     def _read(self) -> list[FeedbackItem]:
+        return self._read_all()[0]
+
+    def _read_all(self) -> tuple[list[FeedbackItem], list[str]]:
+        """The readable items, and the lines that are not (kept verbatim by :meth:`_rewrite`).
+
+        One bad line (torn by a crash, edited by hand) must not lock the whole queue, nor be
+        lost when the queue is rewritten: it is skipped with a warning and written back as is.
+        """
         if not self.review_path.exists():
-            return []
-        out = []
+            return [], []
+        out: list[FeedbackItem] = []
+        unreadable: list[str] = []
         for n, line in read_lines(self.review_path):
             if not line.strip():
                 continue
@@ -353,10 +366,14 @@ class FeedbackLog:
                     raise TypeError(f"expected a JSON object, got {type(data).__name__}")
                 out.append(FeedbackItem.from_dict(data))
             except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
-                raise ValueError(
-                    f"{self.review_path}:{n}: not a feedback record ({exc}); fix or delete that line."
-                ) from exc
-        return out
+                unreadable.append(line)
+                warnings.warn(
+                    f"{self.review_path}:{n}: not a feedback record ({exc}); skipped and kept as it is: "
+                    "fix or delete that line.",
+                    UnreadableRecordWarning,
+                    stacklevel=3,
+                )
+        return out, unreadable
 
     def approve(self, i: int | str, gold: str | None = None) -> FeedbackOutcome:
         """Verify pending item ``i`` (index in :meth:`review_queue`, or its ``feedback_id``).
@@ -374,7 +391,7 @@ class FeedbackLog:
             return self._approve(i, gold)
 
     def _approve(self, i: int | str, gold: str | None) -> FeedbackOutcome:
-        items = self._read()
+        items, unreadable = self._read_all()
         target = self._find_pending(items, i)
         new_gold = gold if gold is not None else target.gold
         if new_gold is None:
@@ -387,19 +404,19 @@ class FeedbackLog:
         reason = self._store_item(target)
         if reason is not None:
             target.reason = reason
-            self._rewrite(items)
+            self._rewrite(items, unreadable)
             return FeedbackOutcome(target, stored=False, queued=True, correct=correct, usage_updated=usage)
         target.reason = ""
-        self._rewrite(items)
+        self._rewrite(items, unreadable)
         return FeedbackOutcome(target, stored=True, queued=False, correct=correct, usage_updated=usage)
 
     def reject(self, i: int | str, reason: str = "rejected by reviewer") -> FeedbackItem:
         """Mark pending item ``i`` as rejected: it leaves the queue and never enters the store."""
         with self._locked():
-            items = self._read()
+            items, unreadable = self._read_all()
             target = self._find_pending(items, i)
             target.status, target.reason = "rejected", reason
-            self._rewrite(items)
+            self._rewrite(items, unreadable)
             return target
 
     # ----------------------------------------------------------------- helpers
@@ -483,11 +500,14 @@ class FeedbackLog:
             fh.flush()
             os.fsync(fh.fileno())
 
-    def _rewrite(self, items: list[FeedbackItem]) -> None:
-        # Temporary file + rename: an interrupted approval never truncates the log.
+    def _rewrite(self, items: list[FeedbackItem], unreadable: Sequence[str] = ()) -> None:
+        # Temporary file + rename: an interrupted approval never truncates the log; lines this
+        # version cannot read are written back verbatim, never dropped.
         def write(fh: TextIO) -> None:
             for it in items:
                 fh.write(json_line(it.to_dict()))
+            for line in unreadable:
+                fh.write(line + "\n")
 
         atomic_write(self.review_path, write)
 

@@ -29,8 +29,11 @@ __all__ = ["atomic_write", "json_line", "loads_line", "read_lines"]
 
 # Characters that json.dumps(ensure_ascii=False) leaves raw but that str.splitlines(), many
 # editors and JavaScript readers take for a line break. Inside a JSON document they can only
-# occur in strings, where the \\u escape means the same character.
-_LINE_BREAK_ESCAPES = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+# occur in strings, where the \u escape means the same character.
+_RAW_TO_ESCAPED = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+# A lone surrogate (from JSON such as "\ud800", which json.loads accepts) cannot be encoded
+# as UTF-8: written raw it would make the whole file unwritable, escaped it round-trips.
+_RAW_TO_ESCAPED.update({code: f"\\u{code:04x}" for code in range(0xD800, 0xE000)})
 
 
 def _read_umask() -> int:
@@ -69,7 +72,7 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[TextIO], None]) 
 def json_line(value: Any, *, sort_keys: bool = False) -> str:
     """``value`` as one JSON Lines line, newline included, safe for any line splitter."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=sort_keys, allow_nan=True)
-    return text.translate(_LINE_BREAK_ESCAPES) + "\n"
+    return text.translate(_RAW_TO_ESCAPED) + "\n"
 
 
 def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:

@@ -113,7 +113,6 @@ def eval_cmd(
     answer), +gen (the model writes the query's rationale first), e.g. io+cal.
     """
     task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
-    _check_labels_apply(task_path, task.labels, labels)
     from amplify_agents.eval import run_eval, select_on_validation
 
     if split.test_size + split.validation_items >= len(task):
@@ -123,7 +122,9 @@ def eval_cmd(
             + f" leave no demo pool in the {len(task)} examples.",
             "--test-size",
         )
-    cfg = _eval_config(task_path, methods, split, target, proxy, out_dir=out_dir, plot=plot)
+    cfg = _eval_config(
+        task_path, methods, split, target, proxy, out_dir=out_dir, plot=plot, labels=task.labels if labels else None
+    )
     if cfg.base_url:
         check_endpoint(cfg.target)
     local = None if cfg.base_url else load_slm(target.model)
@@ -137,22 +138,6 @@ def eval_cmd(
     _print_results(run_eval(cfg, progress=not quiet, model=local), task.name, "test")
 
 
-def _check_labels_apply(task_path: Path | None, space: tuple[str, ...], labels: str | None) -> None:
-    """``eval`` scores over the label space the harness reads from the file: ``--labels`` checks
-    the rows, and must name that space (a label no row has, or another order, would be ignored)."""
-    from amplify_agents.tasks import load_task as read_task
-
-    if labels is None or task_path is None:
-        return
-    from_file = read_task(task_path).labels
-    if from_file != space:
-        raise bad(
-            f"eval scores over the label space the task file gives ({','.join(from_file)}), not "
-            f"{','.join(space)}: pass --labels {','.join(from_file)}, or leave --labels out.",
-            "--labels",
-        )
-
-
 def _eval_config(
     task_path: Path | None,
     methods: MethodOptions,
@@ -162,6 +147,7 @@ def _eval_config(
     *,
     out_dir: Path,
     plot: bool,
+    labels: tuple[str, ...] | None,
 ) -> "EvalConfig":
     """The harness's configuration from the options; a value it refuses is bad input."""
     from amplify_agents.eval import DEFAULT_METHODS, EvalConfig
@@ -190,6 +176,7 @@ def _eval_config(
             retrieval_candidates=methods.retrieval_candidates,
             validation_size=split.validation_items,
             plot=plot,
+            labels=labels,
         )
     except ValueError as exc:
         raise bad(str(exc)) from None

@@ -82,6 +82,8 @@ class EvalConfig:
         device: the device of the SLM and of the classifier proxy (None = CPU; "cuda", "auto").
         batch_size: rows per forward pass when scoring labels.
         plot: write the PNG bar plot at the end of :func:`run_eval`.
+        labels: the label space (None = the one the task file gives); a row whose gold label
+            is outside it is refused when the task loads.
     """
 
     task: str | os.PathLike[str]
@@ -114,11 +116,14 @@ class EvalConfig:
     device: str | None = None
     batch_size: int = 16
     plot: bool = True
+    labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         # Lists from a CLI or JSON become tuples, so configs compare and hash by value.
         object.__setattr__(self, "seeds", tuple(int(s) for s in _as_seq(self.seeds)))
         object.__setattr__(self, "methods", tuple(str(m) for m in _as_seq(self.methods)))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(str(label) for label in _as_seq(self.labels)))
         if self.n_shot < 0:
             raise ValueError(f"n_shot must be >= 0, got {self.n_shot}.")
         if self.k < 1:

@@ -67,6 +67,8 @@ def run_key(config: EvalConfig, task: Task, spec: MethodSpec, seed: int) -> str:
         extra["validation_size"] = config.validation_size  # it changes the pool
     if config.base_url:
         extra["target"] = config.target.describe()
+    if config.labels:
+        extra["labels"] = list(config.labels)  # absent otherwise: earlier results keep their keys
     if spec.kind == "amplify":
         extra["proxy_train_fraction"] = config.proxy_train_fraction
     if spec.kind == "self" and config.explainer_model:
@@ -106,7 +108,7 @@ def run_eval(
         ``results.md`` and (``config.plot``) ``results.png`` are written to ``out_dir``.
     """
     specs = [parse_method(m) for m in config.methods]  # fail before any work on a bad name
-    task = load_task(config.task)
+    task = load_task(config.task, labels=list(config.labels) if config.labels else None)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stored = read_results_file(config.results_path)

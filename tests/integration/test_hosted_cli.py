@@ -165,7 +165,10 @@ def test_bad_endpoints_are_one_line_errors_with_exit_code_2(llama_server: LlamaS
 
 
 def test_chain_hosted_endpoint_route_returns_label_probabilities(llama_server: LlamaServer) -> None:
-    frame = Frame(instruction="Is it a creature or a machine?\n", input_prefix="\nQ: ", output_prefix="\nA:")
+    # Demonstrations in the instruction put both labels among the server's top log-probabilities
+    # (zero-shot, Gemma 270M continues with " a": neither label scored, the answer unparseable).
+    shots = "\nQ: a dog barked at the postman\nA: creature\n\nQ: a robot welded the car door\nA: machine\n"
+    frame = Frame(instruction="Is it a creature or a machine?\n" + shots, input_prefix="\nQ: ", output_prefix="\nA:")
     chain = create_amplify_chain(
         None,
         labels=["creature", "machine"],

@@ -28,7 +28,7 @@ from amplify_agents.framing import Frame
 from amplify_agents.limits import TextLimits
 from amplify_agents.prompts import PromptStyle, build_prompt, few_shot_text_template
 from amplify_agents.selectors import AmplifyExampleSelector, RetrievalSettings
-from amplify_agents.stores import RationaleStore, default_embeddings
+from amplify_agents.stores import RationaleStore, UnreadableRecordWarning, default_embeddings
 from amplify_agents.tasks import Task
 
 pytestmark = pytest.mark.slow  # loads the MiniLM embeddings
@@ -212,11 +212,17 @@ def test_verified_must_be_a_bool_and_feedback_texts_are_bounded(store: Rationale
     log.record("q", "a", gold="plausible")
     with pytest.raises(InputTooLongError, match="the label is 13 characters"):
         free.approve(0, gold="g" * 13)
-    # A hand-edited review file whose "verified" is a string is refused, with file and line.
+    # A hand-edited line whose "verified" is a string, and a line torn by a crash, are skipped
+    # with a warning naming file and line; they lock nothing and survive the next rewrite.
     lines = review.read_text(encoding="utf-8").splitlines()
-    review.write_text(lines[0] + "\n" + lines[0].replace('"verified": false', '"verified": "false"') + "\n")
-    with pytest.raises(ValueError, match=r"review\.jsonl:2: not a feedback record \(verified must be True or False"):
-        log.review_queue()
+    forged = lines[0].replace('"verified": false', '"verified": "false"')
+    review.write_text(lines[0] + "\n" + forged + "\n" + lines[0][:40] + "\n")
+    with pytest.warns(UnreadableRecordWarning, match=r"review\.jsonl:2: not a feedback record \(verified must be True"):
+        assert len(log.review_queue()) == 1
+    with pytest.warns(UnreadableRecordWarning, match=r"review\.jsonl:3"):
+        log.reject(0)
+    kept = review.read_text(encoding="utf-8").splitlines()
+    assert kept[1:] == [forged, lines[0][:40]]  # not lost, not "repaired" into verified
 
 
 def test_selector_add_examples_applies_text_limits(store: RationaleStore) -> None:

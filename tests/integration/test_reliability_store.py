@@ -18,12 +18,10 @@ import json
 import math
 import signal
 import stat
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +40,7 @@ from amplify_agents.stores.schema import collection_metadata, to_record
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_store_server import HOST, STARTUP_TIMEOUT_S, _chroma_executable, _free_port, _heartbeat
+from test_store_server import HOST, chroma_run
 
 runner = CliRunner()
 
@@ -102,36 +100,7 @@ def finish_within(seconds: float, call: Callable[[], Any]) -> tuple[float, BaseE
     return time.monotonic() - started, outcome.get("error"), outcome.get("value")
 
 
-@contextmanager
-def chroma_server(workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A ``chroma run`` server of our own (the test pauses or kills it); yields it and its port."""
-    executable = _chroma_executable()
-    if executable is None:
-        pytest.skip("the `chroma` executable (installed with chromadb) is not on PATH or beside python")
-    port = _free_port()
-    with (workdir / "server.log").open("wb") as log:
-        process = subprocess.Popen(
-            [executable, "run", "--path", str(workdir / "data"), "--host", HOST, "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-        )
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT_S
-        while not _heartbeat(port):
-            assert process.poll() is None, (workdir / "server.log").read_text(errors="replace")
-            assert time.monotonic() < deadline, f"chroma run did not answer within {STARTUP_TIMEOUT_S:.0f} s"
-            time.sleep(0.2)
-        yield process, port
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=15)
+chroma_server = chroma_run  # this module's servers are its own: tests pause and kill them
 
 
 # -- hung and vanished servers ------------------------------------------------------------------

@@ -9,12 +9,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import chromadb
@@ -56,13 +58,15 @@ def _heartbeat(port: int) -> bool:
         return False
 
 
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """A ``chroma run`` server on a free port for this module; yields the port."""
+@contextmanager
+def chroma_run(workdir: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A ``chroma run`` server on a free port of 127.0.0.1 for the block; yields it and its port.
+
+    A test may pause (SIGSTOP) or kill it: the server is resumed before it is terminated.
+    """
     executable = _chroma_executable()
     if executable is None:
         pytest.skip("the `chroma` executable (installed with chromadb) is not on PATH or beside python")
-    workdir = tmp_path_factory.mktemp("chroma-server")
     port = _free_port()
     log_path = workdir / "server.log"
     with log_path.open("wb") as log:
@@ -80,14 +84,23 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
             if time.monotonic() > deadline:
                 pytest.fail(f"chroma run did not answer within {STARTUP_TIMEOUT_S:.0f} s on port {port}.")
             time.sleep(0.2)
-        yield port
+        yield process, port
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        if process.poll() is None:
+            process.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """A ``chroma run`` server for this module; yields the port."""
+    with chroma_run(tmp_path_factory.mktemp("chroma-server")) as (_, port):
+        yield port
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,11 @@ Examples:
     # the full benchmark (long: see the estimate in the project notes)
     python benchmarks/run_eval.py
 
+    # the target behind an OpenAI-compatible server (llama.cpp serving a GGUF), the
+    # self-explaining methods on the same GGUF loaded through transformers
+    python benchmarks/run_eval.py --base-url http://127.0.0.1:8080/v1 --model qwen-0.5b \\
+        --explainer-model .cache/models/qwen2.5-coder-0.5b-instruct.gguf --n-shot 4
+
     # a smoke run
     python benchmarks/run_eval.py --tasks snarks --seeds 0 --test-size 6 --n-shot 2 \\
         --pool-size 16 --proxy-epochs 1 --out benchmarks/results-smoke
@@ -35,7 +40,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of BIG-bench task folders")
     p.add_argument("--tasks", nargs="+", default=list(DEFAULT_TASKS), help="task folder names (or paths)")
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), help="method names")
-    p.add_argument("--model", default="gemma-3-270m")
+    p.add_argument("--model", default="gemma-3-270m", help="local model, or the served model's name with --base-url")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint of the target (e.g. llama.cpp)")
+    p.add_argument("--api", choices=("completions", "chat"), default="completions")
+    p.add_argument("--api-key-env", default=None, help="NAME of the variable holding the endpoint's key")
+    p.add_argument("--concurrency", type=int, default=4, help="requests in flight to the endpoint")
+    p.add_argument("--explainer-model", default=None, help="local model of the self: methods (default: the target)")
+    p.add_argument("--validation-size", type=int, default=0, help="items per seed held out for validation")
+    p.add_argument("--evaluate-on", choices=("test", "validation"), default="test")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--test-size", type=int, default=100)
     p.add_argument("--n-shot", type=int, default=8)
@@ -60,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
         config = EvalConfig(
             task=path,
             model=args.model,
+            base_url=args.base_url,
+            api=args.api,
+            api_key_env=args.api_key_env,
+            concurrency=args.concurrency,
+            explainer_model=args.explainer_model,
+            validation_size=args.validation_size,
+            evaluate_on=args.evaluate_on,
             n_shot=args.n_shot,
             k=args.k,
             seeds=tuple(args.seeds),

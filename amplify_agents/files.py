@@ -25,7 +25,7 @@ from typing import Any, TextIO
 
 from amplify_agents.errors import FileEncodingError
 
-__all__ = ["atomic_write", "json_line", "loads_line", "read_lines"]
+__all__ = ["atomic_write", "json_line", "loads_line", "read_lines", "read_text"]
 
 # Characters that json.dumps(ensure_ascii=False) leaves raw but that str.splitlines(), many
 # editors and JavaScript readers take for a line break. Inside a JSON document they can only
@@ -88,13 +88,30 @@ def read_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
-                raise FileEncodingError(
-                    f"{source}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column "
-                    f"{exc.start + 1}); re-save the file as UTF-8."
-                ) from None
+                raise _not_utf8(source, raw, exc.start, first_line=number) from None
             if number == 1:
                 line = line.removeprefix("\ufeff")  # a byte-order mark, as Excel writes
             yield number, line.rstrip("\n").removesuffix("\r")
+
+
+def read_text(path: str | os.PathLike[str]) -> str:
+    """A whole UTF-8 file as text, exactly (``"\\r\\n"`` kept, as a CSV field may hold it); a
+    byte-order mark is dropped; bytes that are not UTF-8 raise
+    :class:`~amplify_agents.errors.FileEncodingError` naming the line, column and byte."""
+    source = Path(path)
+    data = source.read_bytes().removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(source, data, exc.start) from None
+
+
+def _not_utf8(source: Path, data: bytes, start: int, *, first_line: int = 1) -> FileEncodingError:
+    line = first_line + data.count(b"\n", 0, start)
+    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+    return FileEncodingError(
+        f"{source}:{line}: not UTF-8 (byte 0x{data[start]:02x} at column {column}); re-save the file as UTF-8."
+    )
 
 
 def loads_line(line: str) -> Any:

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from amplify_agents.errors import FileEncodingError, TaskFormatError
-from amplify_agents.files import loads_line, read_lines
+from amplify_agents.errors import TaskFormatError
+from amplify_agents.files import loads_line, read_lines, read_text
 from amplify_agents.limits import DEFAULT_LIMITS, TextField, TextLimits
 
 __all__ = ["Example", "RecordColumns", "Task", "TaskSplits", "RowProblem", "load_task"]
@@ -103,13 +103,13 @@ class RecordColumns:
         A field that is not text (a list, an object, ``true``), a text over its
         ``limits``, a gold label outside the label space or a duplicate id is a problem.
         """
-        text, why = _text_field(row, self.input, "input", limits)
+        text, why = _text_field(row, self.input, "input", limits, field_kind="input")
         if why:
             return RowProblem(row_no, why)
         gold, why = _text_field(row, self.label, "gold label", limits, field_kind="label")
         if why:
             return RowProblem(row_no, why)
-        rationale, why = _text_field(row, self.rationale, "rationale", limits, required=False)
+        rationale, why = _text_field(row, self.rationale, "rationale", limits, field_kind="rationale", required=False)
         if why:
             return RowProblem(row_no, why)
         choices = _as_choices(row.get(self.choices)) if self.choices else None
@@ -142,7 +142,7 @@ def _text_field(
     what: str,
     limits: TextLimits,
     *,
-    field_kind: TextField | None = None,
+    field_kind: TextField,
     required: bool = True,
 ) -> tuple[str, str | None]:
     """``(text, None)`` for the text in ``column``, or ``("", why)`` when it cannot be used.
@@ -156,8 +156,7 @@ def _text_field(
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return "", f"{what} (column {column!r}) is {type(value).__name__} {_short(value)}, not text"
     text = value if isinstance(value, str) else str(value)
-    kind: TextField = field_kind or ("rationale" if what == "rationale" else "input")
-    too_long = limits.problem(kind, text)
+    too_long = limits.problem(field_kind, text)
     return (text, None) if too_long is None else ("", f"{what} (column {column!r}): {too_long}")
 
 
@@ -377,7 +376,7 @@ class Task:
         UTF-8 raises :class:`~amplify_agents.errors.FileEncodingError` naming the line.
         """
         path = Path(path)
-        reader = csv.DictReader(io.StringIO(_read_text(path), newline=""))
+        reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
         rows: list[tuple[int, Mapping[str, Any]]] = []
         bad: list[RowProblem] = []
         try:
@@ -528,20 +527,6 @@ def _raise_malformed(where: str, problems: Sequence[RowProblem]) -> NoReturn:
 
 
 # ------------------------------------------------------------------------ file reading
-def _read_text(path: Path) -> str:
-    """The whole file as text, exactly (a CSV field may hold ``"\\r\\n"``); a byte-order mark is
-    dropped; bytes that are not UTF-8 raise :class:`FileEncodingError` naming line and column."""
-    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise FileEncodingError(
-            f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); re-save the file as UTF-8."
-        ) from None
-
-
 def _read_json(path: Path) -> Any:
     """A JSON file's value; invalid or too deeply nested JSON is a :class:`TaskFormatError`."""
     # JSON holds line breaks only between tokens, where "\r\n" and "\n" mean the same.

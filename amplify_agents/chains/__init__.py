@@ -3,7 +3,8 @@
 * :func:`create_amplify_chain`: query → selector → prompt → local or hosted LLM → :class:`AmplifyResult`;
 * :mod:`.routing`: the ``"llm"`` configurable switch, retries and local fallback
   (:class:`RouteSettings`);
-* :func:`create_amplify_chatbot`: per-turn demonstrations with per-session memory;
+* :func:`create_amplify_chatbot`: a LangGraph chatbot, per-turn demonstrations, conversations in a
+  checkpointer (:func:`sqlite_checkpointer` keeps them across restarts);
 * :func:`create_amplify_rag_chain` / :func:`create_plain_rag_chain`: retrieved context with or
   without demonstrations.
 """
@@ -15,7 +16,7 @@ from amplify_agents.chains.amplify import (
     local_llm,
     parse_completion,
 )
-from amplify_agents.chains.chatbot import create_amplify_chatbot, in_memory_histories
+from amplify_agents.chains.chatbot import ChatReply, create_amplify_chatbot, sqlite_checkpointer
 from amplify_agents.chains.llms import LabelScoringLLM, LocalGenerationLLM, local_generation_llm, model_lock
 from amplify_agents.chains.rag import create_amplify_rag_chain, create_plain_rag_chain
 from amplify_agents.chains.result import AmplifyResult
@@ -23,6 +24,7 @@ from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, RouteSetting
 
 __all__ = [
     "AmplifyResult",
+    "ChatReply",
     "HOSTED",
     "LLM_FIELD",
     "LOCAL",
@@ -36,9 +38,9 @@ __all__ = [
     "create_plain_rag_chain",
     "default_retry_exceptions",
     "format_documents",
-    "in_memory_histories",
     "local_generation_llm",
     "local_llm",
     "model_lock",
     "parse_completion",
+    "sqlite_checkpointer",
 ]

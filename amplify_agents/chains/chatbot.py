@@ -1,60 +1,102 @@
-"""A chatbot whose every user turn gets AMPLIFY demonstrations retrieved for that turn.
+"""A LangGraph chatbot whose every user turn gets AMPLIFY demonstrations retrieved for that turn.
 
-:func:`create_amplify_chatbot` wraps an inner chain in LangChain's
-``RunnableWithMessageHistory``: the conversation so far is kept per ``session_id`` in an
-``InMemoryChatMessageHistory``; for each new message the selector retrieves demonstrations
-for *that message*, and the prompt is: instruction, those demonstrations, the recent history,
-the message. A chat model gets the chat form (history as messages); a base model the text
-form (past turns rendered like answered questions).
+:func:`create_amplify_chatbot` compiles a one-node LangGraph ``StateGraph``. The conversation
+(``messages``) lives in a LangGraph checkpointer, one thread per ``thread_id``: an
+``InMemorySaver`` by default, a ``SqliteSaver`` (:func:`sqlite_checkpointer`) to keep it across
+restarts, or any other saver. For each new message the selector retrieves demonstrations for
+*that message*, and the prompt is: instruction, those demonstrations, the recent history, the
+message. A chat model gets the chat form (history as messages); a base model the text form
+(past turns rendered like answered questions).
 
-Note: langchain-core 1.x marks ``RunnableWithMessageHistory`` and
-``InMemoryChatMessageHistory`` deprecated (LangGraph persistence is its recommendation); they
-still work and emit a ``LangChainDeprecationWarning``. Pass ``get_session_history=`` to use
-another history store.
+The graph::
+
+    START -> amplify_turn -> END
+             (history from the checkpoint -> select demos -> prompt -> model -> reply)
+
+Invoke it with ``{"input": message}`` and ``config={"configurable": {"thread_id": "..."}}``; the
+conversation so far is ``bot.get_state(config).values["messages"]``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, MutableMapping, Sequence
-from typing import Any
+import os
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
 
-from langchain_core.chat_history import BaseChatMessageHistory, InMemoryChatMessageHistory
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.language_models import BaseLanguageModel
-from langchain_core.runnables import RunnableLambda, RunnablePassthrough
-from langchain_core.runnables.history import RunnableWithMessageHistory
+from langchain_core.messages import AIMessage, AnyMessage, BaseMessage, HumanMessage, trim_messages
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 from langchain_huggingface import HuggingFacePipeline
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.graph.state import CompiledStateGraph
 
 from amplify_agents.chains.amplify import _form_of, _front, _model_route, _stops_for, chain_style, local_llm
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LOCAL
 from amplify_agents.framing import Frame
+from amplify_agents.limits import DEFAULT_LIMITS, TextLimits
 from amplify_agents.models.generation import cut_at_stops
 from amplify_agents.models.loading import LoadedModel
 from amplify_agents.prompts import PromptStyle
 
-__all__ = ["create_amplify_chatbot", "in_memory_histories"]
+__all__ = ["ChatReply", "ChatState", "ChatTurn", "create_amplify_chatbot", "sqlite_checkpointer"]
 
 
-def in_memory_histories(
-    store: MutableMapping[str, BaseChatMessageHistory] | None = None,
-) -> Callable[[str], BaseChatMessageHistory]:
-    """A ``get_session_history`` function over a dict of ``InMemoryChatMessageHistory``.
+class ChatTurn(TypedDict):
+    """The chatbot's input: one user message."""
 
-    A new session id gets an empty history; pass your own dict to inspect or reset sessions.
+    input: str
+
+
+class ChatReply(TypedDict):
+    """The chatbot's output for one turn.
+
+    Attributes:
+        output: the reply text (what the conversation keeps as the assistant's message).
+        answer: the reply parsed onto the label space (``None`` when it could not be).
+        rationale: the text the model wrote before its answer.
+        demonstrations: the demonstrations retrieved for this message.
+        model / route: which model answered, on which route (``"local"`` or ``"hosted"``).
+        prompt: the prompt sent (a chat prompt as a ``Role: text`` transcript).
     """
-    histories: MutableMapping[str, BaseChatMessageHistory] = {} if store is None else store
 
-    def get_session_history(session_id: str) -> BaseChatMessageHistory:
-        if session_id not in histories:
-            histories[session_id] = InMemoryChatMessageHistory()
-        return histories[session_id]
+    output: str
+    answer: str | None
+    rationale: str
+    demonstrations: list[dict[str, Any]]
+    model: str
+    route: str
+    prompt: str
 
-    return get_session_history
+
+class ChatState(ChatTurn, ChatReply):
+    """The graph's state: the conversation (checkpointed per thread) and the latest turn."""
+
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def sqlite_checkpointer(path: str | os.PathLike[str]) -> SqliteSaver:
+    """A LangGraph ``SqliteSaver`` on the database file ``path`` (created with its folder).
+
+    Conversations written through it survive a restart: another process opening the same file
+    sees every thread. The connection stays open for the life of the saver and may be used from
+    several threads (the saver serialises its writes). It serves ``invoke``/``stream``; for
+    ``ainvoke`` use ``langgraph.checkpoint.sqlite.aio.AsyncSqliteSaver``.
+    """
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    return SqliteSaver(sqlite3.connect(str(file), check_same_thread=False))
 
 
 def _reply(result: AmplifyResult, stops: Sequence[str]) -> dict[str, Any]:
-    # The history keeps what the model said, without the next question it began to write.
+    # The conversation keeps what the model said, without the next question it began to write.
     text = cut_at_stops(result.raw_text, stops).strip()
     return {
         "output": text,
@@ -67,6 +109,13 @@ def _reply(result: AmplifyResult, stops: Sequence[str]) -> dict[str, Any]:
     }
 
 
+def _recent(messages: Sequence[BaseMessage], keep: int) -> list[BaseMessage]:
+    """The last ``keep`` messages of the conversation, starting on a user turn."""
+    if keep <= 0 or not messages:
+        return []
+    return trim_messages(messages, max_tokens=keep, token_counter=len, strategy="last", start_on="human")
+
+
 def create_amplify_chatbot(
     llm: LoadedModel | BaseLanguageModel,
     selector: BaseExampleSelector | None,
@@ -74,12 +123,12 @@ def create_amplify_chatbot(
     labels: Sequence[str] | None = None,
     frame: Frame | None = None,
     style: PromptStyle | None = None,
-    histories: MutableMapping[str, BaseChatMessageHistory] | None = None,
-    get_session_history: Callable[..., BaseChatMessageHistory] | None = None,
+    checkpointer: BaseCheckpointSaver | None = None,
     max_history_messages: int = 6,
     max_new_tokens: int = 48,
-) -> RunnableWithMessageHistory:
-    """Build a chatbot with per-turn AMPLIFY demonstrations and per-session memory.
+    limits: TextLimits = DEFAULT_LIMITS,
+) -> CompiledStateGraph:
+    """Build a LangGraph chatbot with per-turn AMPLIFY demonstrations and per-thread memory.
 
     Args:
         llm: the model: a :class:`LoadedModel` (generates greedily through
@@ -89,22 +138,24 @@ def create_amplify_chatbot(
         labels: when given, each reply is also parsed onto this label space (``"answer"``).
         frame / style: the prompt layout, as in :func:`~amplify_agents.chains.create_amplify_chain`
             (the frame: instruction and turn layout of the text form, the chat form's system text).
-        histories: the dict session_id -> history to use (a new one by default).
-        get_session_history: a custom history factory instead (e.g. a database-backed one).
-        max_history_messages: only the last N history messages go into the prompt.
+        checkpointer: where conversations are kept, one per ``thread_id`` (default: a new
+            ``InMemorySaver``; :func:`sqlite_checkpointer` keeps them across restarts).
+        max_history_messages: only the last N messages of the conversation go into the prompt.
         max_new_tokens: reply length of a :class:`LoadedModel`.
+        limits: the longest user message accepted (``max_input_chars``).
 
     Returns:
-        A ``RunnableWithMessageHistory``. Invoke it with ``{"input": message}`` and
-        ``config={"configurable": {"session_id": "..."}}``; it returns a dict with ``output``
-        (the reply text, stored in the history), ``answer``, ``rationale``,
+        A compiled LangGraph graph. Invoke it with ``{"input": message}`` and
+        ``config={"configurable": {"thread_id": "..."}}``; it returns a :class:`ChatReply`
+        dict: ``output`` (the reply text, kept in the conversation), ``answer``, ``rationale``,
         ``demonstrations`` (retrieved for this message), ``model``, ``route`` and ``prompt``.
+        ``bot.get_state(config).values["messages"]`` is the thread's conversation.
 
     Example:
         .. code-block:: python
 
-            bot = create_amplify_chatbot(gemma, selector, frame=frame, max_new_tokens=24)
-            cfg = {"configurable": {"session_id": "alice"}}
+            bot = create_amplify_chatbot(gemma, selector, frame=frame, checkpointer=sqlite_checkpointer("chat.db"))
+            cfg = {"configurable": {"thread_id": "alice"}}
             bot.invoke({"input": "Is it plausible that Tom Brady threw a touchdown?"}, cfg)
             bot.invoke({"input": "And that he scored a penalty kick?"}, cfg)["output"]
     """
@@ -113,19 +164,26 @@ def create_amplify_chatbot(
     stops = _stops_for(_form_of(model), style)
     # A model in this process (a LoadedModel or a transformers pipeline) is the local route.
     name = LOCAL if isinstance(llm, LoadedModel) or isinstance(model, HuggingFacePipeline) else HOSTED
-    keep = max(0, max_history_messages)
-    inner = (
-        RunnablePassthrough.assign(
-            history=RunnableLambda(lambda s: list(s.get("history") or [])[-keep:] if keep else [], name="trim_history")
-        )
-        | _front(selector, input_key="input", labels=labels)
-        | _model_route(name, model, style, name)
-        | RunnableLambda(lambda result: _reply(result, stops), name="amplify_reply")
-    ).with_config(run_name="AmplifyChatTurn")
-    return RunnableWithMessageHistory(
-        inner,
-        get_session_history or in_memory_histories(histories),
-        input_messages_key="input",
-        history_messages_key="history",
-        output_messages_key="output",
+    answer = _front(selector, input_key="input", labels=labels) | _model_route(name, model, style, name)
+
+    def prepare(state: ChatState) -> dict[str, Any]:
+        if not str(state.get("input") or "").strip():
+            raise ValueError('The chatbot needs a message: invoke it with {"input": "..."}.')
+        text = limits.check("input", str(state["input"]), where="Chatbot message")
+        return {"input": text, "history": _recent(state.get("messages") or [], max_history_messages)}
+
+    def update(turn: dict[str, Any]) -> dict[str, Any]:
+        reply = _reply(turn["result"], stops)
+        return {"messages": [HumanMessage(turn["input"]), AIMessage(reply["output"])], **reply}
+
+    node: Runnable = (
+        RunnableLambda(prepare, name="amplify_history")
+        | RunnablePassthrough.assign(result=answer)
+        | RunnableLambda(update, name="amplify_reply")
     )
+    graph = StateGraph(ChatState, input_schema=ChatTurn, output_schema=ChatReply)
+    graph.add_node("amplify_turn", node)
+    graph.add_edge(START, "amplify_turn")
+    graph.add_edge("amplify_turn", END)
+    saver = checkpointer if checkpointer is not None else InMemorySaver()
+    return graph.compile(checkpointer=saver, name="AmplifyChatbot")

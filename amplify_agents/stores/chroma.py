@@ -317,7 +317,8 @@ class RationaleStore:
         return dict(collection.metadata or {}) if collection is not None else None
 
     def _distance_space(self) -> str:
-        configuration: dict[str, Any] = dict(self._collection.configuration or {})
+        # The raw JSON: reading .configuration warns (DeprecationWarning) on collections langchain-chroma made.
+        configuration: dict[str, Any] = dict(self._collection.configuration_json or {})
         for index in ("hnsw", "spann"):
             settings = configuration.get(index)
             if isinstance(settings, dict) and settings.get("space"):

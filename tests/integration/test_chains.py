@@ -128,14 +128,14 @@ def test_scoring_llm_alone(gemma, labels) -> None:
 
 
 def test_chatbot_keeps_history_and_retrieves_per_turn(gemma, selector, frame, labels) -> None:  # noqa: F811
-    histories: dict[str, Any] = {}
-    bot = create_amplify_chatbot(gemma, selector, frame=frame, labels=labels, histories=histories, max_new_tokens=4)
-    cfg = {"configurable": {"session_id": "fan"}}
+    bot = create_amplify_chatbot(gemma, selector, frame=frame, labels=labels, max_new_tokens=4)
+    cfg = {"configurable": {"thread_id": "fan"}}
     one, two = list(QUERIES)
     a = bot.invoke({"input": one}, cfg)
     b = bot.invoke({"input": two}, cfg)
-    assert [m.type for m in histories["fan"].messages] == ["human", "ai", "human", "ai"]
-    assert histories["fan"].messages[1].content == a["output"] and a["output"]
+    messages = bot.get_state(cfg).values["messages"]
+    assert [m.type for m in messages] == ["human", "ai", "human", "ai"]
+    assert messages[1].content == a["output"] and a["output"]
     # Demonstrations are retrieved for each turn's own message.
     assert [d["input"] for d in a["demonstrations"]] == [d["input"] for d in selector.select_examples({"input": one})]
     assert [d["input"] for d in b["demonstrations"]] == [d["input"] for d in selector.select_examples({"input": two})]

@@ -33,10 +33,11 @@ MARKERS: dict[str, list[str]] = {
         "--- turn 1 ---",
         "--- turn 2 ---",
         "demos for this turn: ['",
-        "--- history of session 'alice' ---",
+        "thread 'alice' starts with 0 messages",
+        "--- history of thread 'alice' ---",
         "human: ",
         "ai: ",
-        "session 'bob' has 2 messages",
+        "thread 'bob' had 0 messages, now 2",
     ],
     "04_rag.py": [
         "plain RAG",

@@ -286,35 +286,52 @@ def test_rag_prompt_holds_context_and_demos() -> None:
 def test_chatbot_keeps_history_and_selects_per_turn() -> None:
     selector = FixedSelector(DEMOS)
     llm = FakeListLLM(responses=[" plausible\nStatement: x", " implausible"])
-    histories: dict[str, Any] = {}
-    bot = create_amplify_chatbot(llm, selector, frame=FRAME, labels=LABELS, histories=histories)
-    cfg = {"configurable": {"session_id": "s1"}}
+    bot = create_amplify_chatbot(llm, selector, frame=FRAME, labels=LABELS)
+    cfg = {"configurable": {"thread_id": "s1"}}
     first = bot.invoke({"input": QUERY}, cfg)
     second = bot.invoke({"input": "Messi dunked."}, cfg)
     assert selector.queries == [QUERY, "Messi dunked."]
     assert (first["output"], first["answer"], second["answer"]) == ("plausible", "plausible", "implausible")
+    assert set(first) == {"output", "answer", "rationale", "demonstrations", "model", "route", "prompt"}
+    assert first["demonstrations"] == DEMOS
     # The first turn is in the second prompt, after the demonstrations and before the new message.
     assert (
         "Statement: LeBron James dunked the ball.\nAnswer: plausible\n\nStatement: Messi dunked.\nAnswer:"
         in second["prompt"]
     )
-    assert [m.content for m in histories["s1"].messages] == [
+    assert [m.content for m in bot.get_state(cfg).values["messages"]] == [
         QUERY,
         "plausible",
         "Messi dunked.",
         "implausible",
     ]
-    other = bot.invoke({"input": "Messi dunked."}, {"configurable": {"session_id": "s2"}})
+    other = bot.invoke({"input": "Messi dunked."}, {"configurable": {"thread_id": "s2"}})
     assert "LeBron" not in other["prompt"].split("Messi hit a home run.")[-1]
+    with pytest.raises(ValueError, match="needs a message"):
+        bot.invoke({"input": "  "}, cfg)
 
     # Chat models get the history as messages.
     chat_bot = create_amplify_chatbot(
         FakeListChatModel(responses=["Sure. The answer is plausible"]), selector, frame=FRAME
     )
     chat_bot.invoke({"input": "one"}, cfg)
-    out = chat_bot.invoke({"input": "two"}, cfg)
+    out = asyncio.run(chat_bot.ainvoke({"input": "two"}, cfg))
     assert out["route"] == "hosted" and out["answer"] == "plausible"  # no labels: the text after the cue
     assert out["prompt"].endswith("Human: one\nAI: Sure. The answer is plausible\nHuman: two")
+
+
+def test_chatbot_prompt_keeps_the_last_messages_from_a_user_turn() -> None:
+    llm = FakeListLLM(responses=[" plausible"])
+    bot = create_amplify_chatbot(llm, None, frame=FRAME, labels=LABELS, max_history_messages=3)
+    cfg = {"configurable": {"thread_id": "t"}}
+    for text in ("one", "two", "three"):
+        last = bot.invoke({"input": text}, cfg)
+    # Three messages back is an assistant turn: the prompt starts at the next user turn.
+    assert "Statement: two\nAnswer: plausible\n\nStatement: three" in last["prompt"]
+    assert "one" not in last["prompt"]
+    silent = create_amplify_chatbot(llm, None, frame=FRAME, max_history_messages=0)
+    silent.invoke({"input": "one"}, cfg)
+    assert "one" not in silent.invoke({"input": "two"}, cfg)["prompt"]
 
 
 def test_history_messages_render_in_chat_prompt() -> None:

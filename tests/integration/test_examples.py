@@ -47,6 +47,15 @@ MARKERS: dict[str, list[str]] = {
         "=== RAG + AMPLIFY prompt ===",
         "Context:\n[1] ",
     ],
+    "05_agent_middleware.py": [
+        "=== request the model received (demonstrations in the system prompt) ===",
+        "Solved examples, each with its reasoning before the answer:",
+        "agent answer: '",
+        "agent state: ['human', 'ai'] (no demonstrations in it)",
+        "=== request the model received (few-shot messages) ===",
+        "[ai] ",
+        "review queue: 1 pending",
+    ],
 }
 EXTRA_ARGS = {"04_rag.py": ["--show-prompt"]}
 

@@ -301,7 +301,9 @@ class SeedContext:
             self._proxy = create_proxy(
                 cfg.proxy,
                 labels=self.task.labels,
-                slm=self.local_slm(),
+                # The classifier proxy (AMPLIFY's own) is a MiniLM of its own: no local SLM needed,
+                # so AMPLIFY runs against a hosted target without --explainer-model.
+                slm=self.local_slm() if cfg.proxy == "causal_lm" else self.slm,
                 frame=self.frame,
                 pool=self.proxy_split()[0],
                 epochs=cfg.proxy_epochs,

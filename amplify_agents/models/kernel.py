@@ -39,6 +39,7 @@ from amplify_agents.errors import ContextLengthError, LabelError
 __all__ = [
     "PromptTokens",
     "RowBatch",
+    "cache_rows",
     "check_context",
     "context_length",
     "encode_label",
@@ -240,6 +241,29 @@ def prefix_cache(model: PreTrainedModel, ids: Sequence[int], device: torch.devic
     """Run the token prefix ``ids`` once and return its KV cache (for :func:`rows_label_logprobs`)."""
     check_context(model, len(ids), what="A shared prompt prefix")
     return model.base_model(input_ids=torch.tensor([list(ids)], device=device), use_cache=True).past_key_values
+
+
+def cache_rows(cache: Any, indices: Sequence[int]) -> Any:
+    """A KV cache of rows ``indices`` of ``cache`` (a batch-``B`` cache), leaving ``cache`` as it is.
+
+    The layers are copied shallowly and only the selected tensors are new memory: a
+    transformers cache layer rebinds its tensors on update (``torch.cat``), it never writes
+    into them, so continuing the returned cache cannot change ``cache``. (``copy.deepcopy``
+    then selecting would copy the whole batch once per call.)
+    """
+    out = copy.copy(cache)
+    out.layers = [copy.copy(layer) for layer in cache.layers]
+    index = torch.tensor(list(indices), dtype=torch.long, device=_cache_device(cache))
+    out.batch_select_indices(index)
+    return out
+
+
+def _cache_device(cache: Any) -> torch.device | None:
+    for layer in cache.layers:
+        keys = getattr(layer, "keys", None)
+        if isinstance(keys, torch.Tensor):
+            return keys.device
+    return None
 
 
 def rows_label_logprobs(

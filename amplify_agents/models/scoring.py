@@ -20,19 +20,21 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from amplify_agents.models.kernel import (
+    cache_rows,
     check_context,
     encode_label,
     encode_prompt,
+    label_logprobs,
     make_rows,
     prefix_cache,
-    rows_label_logprobs,
+    vocab_logprobs,
 )
 from amplify_agents.models.loading import LoadedModel
 
@@ -137,7 +139,7 @@ class LabelScorer:
 
     Args:
         loaded: the model and tokenizer (from :func:`~amplify_agents.models.load_causal_lm`).
-        batch_size: how many (prompt, label) rows go through the model at once.
+        batch_size: how many prompts (and then label continuations) go through the model at once.
         min_prefix_tokens: shared prefixes shorter than this are not cached (not worth it).
         label_prefix: text put between the prompt and each label (" " by default, so a
             prompt ending in "A:" is scored on "A: Yes").
@@ -226,22 +228,14 @@ class LabelScorer:
             longest = max(len(label_ids[lab]) for lab in labs)
             what = f"Prompt {i + 1} of {len(prompts)} ({len(ids):,} prompt tokens + {longest} for its longest label)"
             check_context(self.loaded.model, len(ids) + longest, what=what, tokenizer=self.loaded.tokenizer)
-        n_rows = sum(len(labs) for labs in spaces)
-        prefix = self._shared_prefix(prompt_ids, n_rows)
-
-        # One row per (prompt, label): the prompt's tokens after the prefix, then the label's.
-        rows: list[tuple[int, int, list[int], int]] = []  # (prompt idx, label idx, ids, label start)
-        for i, (ids, labs) in enumerate(zip(prompt_ids, spaces)):
-            suffix = ids[len(prefix.ids) if prefix else 0 :]
-            for j, lab in enumerate(labs):
-                rows.append((i, j, suffix + label_ids[lab], len(suffix)))
+        prefix = self._shared_prefix(prompt_ids, len(prompt_ids))
 
         totals: list[list[float]] = [[0.0] * len(labs) for labs in spaces]
-        # Longest rows first keeps padding low within each batch.
-        order = sorted(range(len(rows)), key=lambda r: -len(rows[r][2]))
+        # Longest prompts first keeps padding low within each batch.
+        order = sorted(range(len(prompts)), key=lambda i: -len(prompt_ids[i]))
         for start in range(0, len(order), self.batch_size):
-            batch = [rows[r] for r in order[start : start + self.batch_size]]
-            for (i, j, _, _), value in zip(batch, self._score_rows(batch, prefix)):
+            group = order[start : start + self.batch_size]
+            for (i, j), value in self._score_group(group, prompt_ids, spaces, label_ids, prefix).items():
                 totals[i][j] = value
 
         return [
@@ -279,13 +273,13 @@ class LabelScorer:
         ]
         return tuple(keep)
 
-    def _shared_prefix(self, prompt_ids: list[list[int]], n_rows: int) -> _PrefixCache | None:
+    def _shared_prefix(self, prompt_ids: list[list[int]], n_prompts: int) -> _PrefixCache | None:
         """The KV cache of the token prefix all prompts share: the last call's when it pays, else a new one.
 
         Reusing a last cache that covers only part of the shared prefix (e.g. the instruction
         alone, from a zero-shot call, before a few-shot call) leaves the rest to be run in every
-        one of the ``n_rows`` rows; a new cache runs the whole shared prefix once. The cheaper
-        of the two is taken: reuse when ``n_rows * uncovered <= shared``. A chain's single query
+        one of the ``n_prompts`` prompts; a new cache runs the whole shared prefix once. The cheaper
+        of the two is taken: reuse when ``n_prompts * uncovered <= shared``. A chain's single query
         with the same demonstrations as the last call reuses their cache; a batch of test items
         with new demonstrations gets a cache of them.
         """
@@ -298,29 +292,98 @@ class LabelScorer:
             n += 1
         last = self._prefix
         if last is not None and len(last.ids) <= n and tuple(first[: len(last.ids)]) == last.ids:
-            if n_rows * (n - len(last.ids)) <= n:
+            if n_prompts * (n - len(last.ids)) <= n:
                 return last
         if n < self.min_prefix_tokens:
             return None
         self._prefix = _PrefixCache(tuple(first[:n]), prefix_cache(self.loaded.model, first[:n], self.loaded.device))
         return self._prefix
 
-    def _score_rows(self, batch: list[tuple[int, int, list[int], int]], prefix: _PrefixCache | None) -> list[float]:
-        """Summed label log-prob of each row, through the kernel the explainers share."""
-        rows = make_rows(
-            [ids for _, _, ids, _ in batch],
-            [label_start for _, _, _, label_start in batch],
-            self.loaded.tokenizer.pad_token_id or 0,
-            self.loaded.device,
-            prefix_len=len(prefix.ids) if prefix else 0,
-        )
-        values = rows_label_logprobs(
-            self.loaded.model,
-            *rows.forward_args(),
-            input_ids=rows.input_ids,
-            past=prefix.cache if prefix else None,
-        )
-        return [float(v) for v in values.tolist()]
+    def _score_group(
+        self,
+        group: Sequence[int],
+        prompt_ids: Sequence[Sequence[int]],
+        spaces: Sequence[tuple[str, ...]],
+        label_ids: Mapping[str, Sequence[int]],
+        prefix: _PrefixCache | None,
+    ) -> dict[tuple[int, int], float]:
+        """Summed label log-prob of every (prompt, label) of the prompts ``group``.
+
+        Each prompt's tokens after the shared prefix go through the model once; its next-token
+        distribution there scores every label's first token, and only the labels' remaining
+        tokens continue that prompt's KV cache. A prompt's cost no longer grows with its number
+        of labels: the 16 surface forms of "(a)" / "(b)" used to run the prompt 16 times.
+        """
+        model, device = self.loaded.model, self.loaded.device
+        pad = self.loaded.tokenizer.pad_token_id or 0
+        n_prefix = len(prefix.ids) if prefix else 0
+        suffixes = [list(prompt_ids[i][n_prefix:]) for i in group]
+        # Right padding: real tokens never attend to pads, positions stay 0..n-1.
+        rows = make_rows(suffixes, [len(x) for x in suffixes], pad, device, prefix_len=n_prefix)
+        kwargs: dict[str, Any] = {"input_ids": rows.input_ids, "attention_mask": rows.attention_mask, "use_cache": True}
+        if prefix is not None:
+            cache = cache_rows(prefix.cache, [0] * len(group))
+            kwargs["past_key_values"] = cache
+        out = model.base_model(**kwargs)
+        lengths = torch.tensor([len(x) for x in suffixes], device=device)
+        last = out.last_hidden_state[torch.arange(len(group), device=device), lengths - 1]
+        first = vocab_logprobs(model, last)  # [G, V]: every label's first token
+
+        totals: dict[tuple[int, int], float] = {}
+        rest: list[tuple[int, int, int, Sequence[int]]] = []  # (row in group, prompt, label, label ids)
+        for r, i in enumerate(group):
+            for j, lab in enumerate(spaces[i]):
+                ids = label_ids[lab]
+                totals[(i, j)] = float(first[r, ids[0]])
+                if len(ids) > 1:
+                    rest.append((r, i, j, ids))
+        for start in range(0, len(rest), self.batch_size):
+            chunk = rest[start : start + self.batch_size]
+            values = self._continue_labels(chunk, out.past_key_values, rows.attention_mask, n_prefix + lengths, pad)
+            for (_, i, j, _), value in zip(chunk, values):
+                totals[(i, j)] += value
+        return totals
+
+    def _continue_labels(
+        self,
+        chunk: Sequence[tuple[int, int, int, Sequence[int]]],
+        cache: Any,
+        mask: torch.Tensor,
+        ends: torch.Tensor,
+        pad: int,
+    ) -> list[float]:
+        """Log-prob of each label's tokens after its first, continuing its prompt's cache.
+
+        Each row feeds label tokens ``0..n-2`` and scores ``1..n-1``. Its positions continue the
+        prompt's real length (``ends``), not the padded width, so the pads between them change
+        nothing but the cache index (a sliding-window layer's window, counted in cache slots,
+        then reaches that many slots less far back; only prompts longer than the window see it).
+        """
+        model, device = self.loaded.model, self.loaded.device
+        owners = [r for r, _, _, _ in chunk]
+        width = max(len(ids) - 1 for _, _, _, ids in chunk)
+        shape = (len(chunk), width)
+        input_ids = torch.full(shape, pad, dtype=torch.long)
+        tail_mask = torch.zeros(shape, dtype=torch.long)
+        label_pos = torch.zeros(shape, dtype=torch.long)
+        targets = torch.zeros(shape, dtype=torch.long)
+        for c, (_, _, _, ids) in enumerate(chunk):
+            n = len(ids) - 1
+            input_ids[c, :n] = torch.tensor(list(ids[:-1]), dtype=torch.long)
+            targets[c, :n] = torch.tensor(list(ids[1:]), dtype=torch.long)
+            label_pos[c, :n] = torch.arange(n)
+            tail_mask[c, :n] = 1
+        index = torch.tensor(owners, dtype=torch.long, device=device)
+        hidden = model.base_model(
+            input_ids=input_ids.to(device),
+            attention_mask=torch.cat([mask[index], tail_mask.to(device)], dim=1),
+            position_ids=ends[index][:, None] + torch.arange(width, device=device)[None, :],
+            past_key_values=cache_rows(cache, owners),
+            use_cache=True,
+        ).last_hidden_state
+        label_mask = tail_mask.to(device)
+        targets, label_pos = targets.to(device), label_pos.to(device)
+        return [float(v) for v in label_logprobs(model, hidden, label_pos, targets, label_mask).tolist()]
 
     # --------------------------------------------------------------- reference
     @torch.inference_mode()

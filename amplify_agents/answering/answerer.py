@@ -283,9 +283,7 @@ class Answerer:
         self, reply: Reply, labels: tuple[str, ...], prompt: Prompt, rationale: str, prior: LabelPrior | None
     ) -> Answer:
         text_prompt = prompt if isinstance(prompt, str) else _render(prompt)
-        # Every label outside the returned top-k: the scores are only bounds, the reply's text decides.
-        unreadable = reply.text is not None and set(reply.outside_top_k) >= set(labels)
-        if reply.scores is not None and not unreadable:
+        if reply.scores is not None and reply.readable(labels):  # else the reply's text decides
             scores = apply_prior(reply.scores, prior) if prior is not None else reply.scores
             if reply.text is not None and not rationale:
                 rationale = parse_completion(reply.text, None, self.form, self.settings.style)[0]

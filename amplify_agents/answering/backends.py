@@ -74,6 +74,13 @@ class Reply:
     text: str | None = None
     outside_top_k: tuple[str, ...] = ()
 
+    def readable(self, labels: Sequence[str]) -> bool:
+        """Whether the scores tell the answer over ``labels``: there are scores, and not every label
+        lies outside the returned top-k (then they are only bounds, and the reply's text decides)."""
+        if self.scores is None:
+            return False
+        return self.text is None or not set(self.outside_top_k) >= set(labels)
+
 
 class AnswerBackend(ABC):
     """The contract of a backend. Subclasses set :attr:`form`, :attr:`kind` and :attr:`model_name`.

@@ -12,13 +12,19 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel, BaseLanguageModel
 from langchain_core.messages import BaseMessage
+from langchain_core.outputs import Generation
 from langchain_core.runnables import Runnable
 
 from amplify_agents.answering.backends import AnswerBackend, Prompt, PromptForm, Reply, ReplySettings
-from amplify_agents.answering.toplogprobs import TokenChoice, label_scores_from_tokens, token_choices
+from amplify_agents.answering.toplogprobs import (
+    TokenChoice,
+    completion_token_choices,
+    label_scores_from_tokens,
+    token_choices,
+)
 from amplify_agents.models.generation import cut_at_stops
 
-__all__ = ["LangChainBackend", "model_name_of"]
+__all__ = ["LangChainBackend", "langchain_reply", "model_name_of"]
 
 
 def model_name_of(model: Any) -> str:
@@ -60,28 +66,44 @@ class LangChainBackend(AnswerBackend):
     def answer(
         self, prompts: Sequence[Prompt], label_lists: Sequence[Sequence[str]], how: ReplySettings = ReplySettings()
     ) -> list[Reply]:
-        replies = []
-        for out, labs in zip(self._invoke(prompts, how.max_new_tokens, how.stop), label_lists, strict=True):
-            text = cut_at_stops(_text_of(out), how.stop)
-            tokens = _tokens_of(out)
-            if tokens:
-                scores, outside = label_scores_from_tokens(tokens, labs, how.answer_prefix)
-                replies.append(Reply(scores, text, outside))
-            else:
-                replies.append(Reply(None, text))
-        return replies
+        outputs = self._invoke(prompts, how.max_new_tokens, how.stop)
+        return [
+            langchain_reply(out, labs, how.answer_prefix, how.stop)
+            for out, labs in zip(outputs, label_lists, strict=True)
+        ]
 
     def generate(self, prompts: Sequence[Prompt], *, max_new_tokens: int = 48, stop: Sequence[str] = ()) -> list[str]:
         return [cut_at_stops(_text_of(out), stop) for out in self._invoke(prompts, max_new_tokens, stop)]
 
 
+def langchain_reply(out: Any, labels: Sequence[str], answer_prefix: str, stop: Sequence[str] = ()) -> Reply:
+    """A LangChain model's output as a :class:`Reply`: its text (cut at ``stop``), and label scores
+    read off the top log-probabilities it carries (:mod:`.toplogprobs`), when it carries them.
+
+    ``out`` is a chat model's message (``response_metadata["logprobs"]["content"]``, as
+    ``ChatOpenAI(logprobs=True, top_logprobs=K)`` returns it), an LLM's ``Generation``
+    (``generation_info["logprobs"]`` in the completions format, as ``OpenAI(logprobs=K)`` returns
+    it) or plain text (no scores). Labels outside the returned top-k are in ``outside_top_k``.
+    """
+    text = cut_at_stops(_text_of(out), stop)
+    tokens = _tokens_of(out)
+    if not tokens or not labels:
+        return Reply(None, text)
+    scores, outside = label_scores_from_tokens(tokens, labels, answer_prefix)
+    return Reply(scores, text, outside)
+
+
 def _text_of(out: Any) -> str:
     if isinstance(out, BaseMessage):
         return out.text if isinstance(out.text, str) else str(out.content)
+    if isinstance(out, Generation):
+        return out.text
     return str(out)
 
 
 def _tokens_of(out: Any) -> list[TokenChoice]:
-    if not isinstance(out, BaseMessage):
-        return []
-    return token_choices((out.response_metadata.get("logprobs") or {}).get("content") or [])
+    if isinstance(out, BaseMessage):
+        return token_choices((out.response_metadata.get("logprobs") or {}).get("content") or [])
+    if isinstance(out, Generation):
+        return completion_token_choices((out.generation_info or {}).get("logprobs"))
+    return []

@@ -43,16 +43,24 @@ from langchain_core.messages import BaseMessage
 
 from amplify_agents.answering.backends import AnswerBackend, Prompt, PromptForm, Reply, ReplySettings
 from amplify_agents.answering.cache import CachedBackend, ResponseCache
-from amplify_agents.answering.toplogprobs import TokenChoice, label_scores_from_tokens, needs_more_tokens
+from amplify_agents.answering.toplogprobs import (
+    TokenChoice,
+    completion_token_choices,
+    label_scores_from_tokens,
+    needs_more_tokens,
+)
 from amplify_agents.errors import EndpointError
 from amplify_agents.models.scoring import LabelScores
 
-__all__ = ["ChatBackend", "CompletionsBackend", "Endpoint", "open_endpoint"]
+__all__ = ["TOP_LOGPROBS", "ChatBackend", "CompletionsBackend", "Endpoint", "open_endpoint"]
 
 log = logging.getLogger(__name__)
 
 Api = Literal["completions", "chat"]
 _ROLES = {"human": "user", "ai": "assistant", "system": "system"}
+TOP_LOGPROBS = 20
+"""Top alternatives asked per token by default (OpenAI allows 20 for chat, 5 for completions;
+llama.cpp's server and vLLM more)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ class Endpoint:
     timeout: float = 60.0
     concurrency: int = 4
     attempts: int = 3
-    top_logprobs: int = 20
+    top_logprobs: int = TOP_LOGPROBS
     scoring: Literal["top_logprobs", "echo"] = "top_logprobs"
     label_tokens: int = 4
     backoff_s: float = 0.5
@@ -545,15 +553,9 @@ def _completion_path(response: Any) -> dict[str, Any]:
     """The generated tokens with their log-probabilities and top alternatives (empty: none returned)."""
     choice = response.choices[0]
     lp = getattr(choice, "logprobs", None)
-    tops = getattr(lp, "top_logprobs", None) if lp is not None else None
-    if lp is None or not tops or not getattr(lp, "token_logprobs", None):
-        return {"text": choice.text or "", "tokens": []}
-    tokens = [
-        [t, float(v), {k: float(x) for k, x in (top or {}).items()}]
-        for t, v, top in zip(lp.tokens, lp.token_logprobs, tops, strict=False)
-        if v is not None
-    ]
-    return {"text": choice.text or "", "tokens": tokens}
+    dump = getattr(lp, "model_dump", None)  # the openai client's Logprobs; a plain dict otherwise
+    read = completion_token_choices(dump() if callable(dump) else lp)
+    return {"text": choice.text or "", "tokens": [[c.token, c.logprob, dict(c.top)] for c in read]}
 
 
 def _chat_reply(response: Any) -> dict[str, Any]:

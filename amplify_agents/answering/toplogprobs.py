@@ -24,7 +24,14 @@ from typing import Any
 
 from amplify_agents.models.scoring import LabelScores
 
-__all__ = ["TokenChoice", "answer_start", "label_scores_from_tokens", "needs_more_tokens", "token_choices"]
+__all__ = [
+    "TokenChoice",
+    "answer_start",
+    "completion_token_choices",
+    "label_scores_from_tokens",
+    "needs_more_tokens",
+    "token_choices",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,23 @@ def token_choices(content: Sequence[Mapping[str, Any]]) -> list[TokenChoice]:
             str(c["token"]), float(c["logprob"]), {t["token"]: float(t["logprob"]) for t in c.get("top_logprobs") or []}
         )
         for c in content
+    ]
+
+
+def completion_token_choices(logprobs: Mapping[str, Any] | None) -> list[TokenChoice]:
+    """A completions reply's ``logprobs`` (``tokens``, ``token_logprobs``, ``top_logprobs``, as
+    ``/v1/completions`` and LangChain's ``OpenAI`` ``generation_info["logprobs"]`` give them) as
+    token choices; empty when the server returned no top alternatives. Tokens without a
+    log-probability (an echoed first token) are skipped."""
+    if not isinstance(logprobs, Mapping):
+        return []
+    tokens, values, tops = (logprobs.get(k) for k in ("tokens", "token_logprobs", "top_logprobs"))
+    if not tokens or not values or not tops:
+        return []
+    return [
+        TokenChoice(str(t), float(v), {str(k): float(x) for k, x in (top or {}).items()})
+        for t, v, top in zip(tokens, values, tops, strict=False)
+        if v is not None
     ]
 
 

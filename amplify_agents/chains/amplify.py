@@ -16,7 +16,9 @@ The pipeline, with the state dict it passes along::
            -> AmplifyResult           answer parsed onto the label space
 
 Streaming yields the final :class:`AmplifyResult` as one chunk (the answer can only be
-parsed once the model's text is complete).
+parsed once the model's text is complete). The result is an ``AIMessage`` (content: the answer
+text), so ``chain | StrOutputParser()`` gives the answer text; the chain declares its input and
+output schemas (``chain.as_tool()``, ``get_input_jsonschema()``).
 """
 
 from __future__ import annotations
@@ -33,12 +35,12 @@ from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.prompt_values import ChatPromptValue, PromptValue, StringPromptValue
 from langchain_core.retrievers import BaseRetriever
-from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough
+from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnablePassthrough, RunnableSequence
+from pydantic import BaseModel, Field, create_model
 
 from amplify_agents.answering.answerer import parse_completion, prior_prompts
-from amplify_agents.answering.langchain_model import model_name_of
-from amplify_agents.answering.openai_compat import Endpoint
-from amplify_agents.answering.toplogprobs import label_scores_from_tokens, token_choices
+from amplify_agents.answering.langchain_model import langchain_reply, model_name_of
+from amplify_agents.answering.openai_compat import TOP_LOGPROBS, Endpoint
 from amplify_agents.chains.llms import LabelScoringLLM, local_generation_llm
 from amplify_agents.chains.result import AmplifyResult
 from amplify_agents.chains.routing import HOSTED, LLM_FIELD, LOCAL, RouteSettings, switchable
@@ -54,6 +56,7 @@ __all__ = [
     "PromptStyle",
     "RouteSettings",
     "build_prompt",
+    "chain_input_schema",
     "chain_style",
     "create_amplify_chain",
     "format_documents",
@@ -83,34 +86,55 @@ def build_prompt(state: Mapping[str, Any], form: PromptForm, style: PromptStyle)
 # -- steps ------------------------------------------------------------------------------------------
 
 
-def _completion(text: str, info: Mapping[str, Any] | None, model: str | None) -> dict[str, Any]:
+def _completion(text: str, output: Any, info: Mapping[str, Any] | None, model: str | None) -> dict[str, Any]:
+    """What the route's model gave: its text, the output itself (a message or a ``Generation``,
+    read for top log-probabilities) and, from a label-scoring LLM, its label probabilities."""
     info = dict(info or {})
-    tokens = (info.get("logprobs") or {}).get("content") if isinstance(info.get("logprobs"), dict) else None
-    return {
-        "text": text,
-        "label_probs": info.get("label_probs"),
-        "model": model or info.get("model_name"),
-        "tokens": tokens,  # a chat model's per-token top log-probabilities (ChatOpenAI with logprobs=True)
-    }
+    completion: dict[str, Any] = {"text": text, "output": output, "model": model or info.get("model_name")}
+    if "label_probs" in info:  # a LabelScoringLLM's generation: the labels were scored
+        completion["label_probs"] = info["label_probs"]
+        completion["outside_top_k"] = list(info.get("outside_top_k") or [])
+    return completion
 
 
-def _label_probs(completion: Mapping[str, Any], labels: Sequence[str] | None, style: PromptStyle) -> Any:
-    """The completion's label probabilities: given by a scoring LLM, or read off a chat model's
-    top log-probabilities after the answer cue (the answering path's reader)."""
-    if completion.get("label_probs") is not None or not labels or not completion.get("tokens"):
-        return completion.get("label_probs")
-    return label_scores_from_tokens(token_choices(completion["tokens"]), labels, style.answer_prefix)[0].probs
+def _answer_cue(form: PromptForm, style: PromptStyle) -> str:
+    """Where the answer starts in a reply: a chat reply's answer cue ("The answer is"), a text
+    reply's output cue after a generated rationale; else its start (the prompt ends at the cue)."""
+    if form == "chat":
+        return style.answer_prefix
+    return style.frame.output_prefix if style.generate_rationale else ""
+
+
+def _label_reading(
+    completion: Mapping[str, Any], labels: Sequence[str] | None, form: PromptForm, style: PromptStyle
+) -> tuple[dict[str, float] | None, str | None, list[str]]:
+    """(label probabilities, the label they pick, labels outside the top-k) of a completion.
+
+    A scoring LLM gives the probabilities; otherwise they are read off the top log-probabilities
+    the model returned, by the answering path's reader
+    (:func:`~amplify_agents.answering.langchain_model.langchain_reply`). When there are none, or
+    every label lies outside the returned top-k, the probabilities are ``None`` and the reply's
+    text decides, as on the answering path (:meth:`~amplify_agents.answering.Reply.readable`).
+    """
+    if "label_probs" in completion:
+        return completion["label_probs"], None, list(completion.get("outside_top_k") or [])
+    if not labels:
+        return None, None, []
+    reply = langchain_reply(completion["output"], labels, _answer_cue(form, style))
+    if reply.scores is None or not reply.readable(labels):
+        return None, None, list(reply.outside_top_k)
+    return reply.scores.probs, reply.scores.predicted, list(reply.outside_top_k)
 
 
 def _from_llm_result(result: LLMResult) -> dict[str, Any]:
     gen = result.generations[0][0]
-    return _completion(gen.text, gen.generation_info, (result.llm_output or {}).get("model_name"))
+    return _completion(gen.text, gen, gen.generation_info, (result.llm_output or {}).get("model_name"))
 
 
 def _from_output(out: Any) -> dict[str, Any]:
     if isinstance(out, BaseMessage):
-        return _completion(out.text, out.response_metadata, out.response_metadata.get("model_name"))
-    return _completion(str(out), None, None)
+        return _completion(out.text, out, None, out.response_metadata.get("model_name"))
+    return _completion(str(out), out, None, None)
 
 
 def _calibration_prompts(state: Mapping[str, Any], method: str, form: PromptForm, style: PromptStyle) -> list[str]:
@@ -125,18 +149,23 @@ def _llm_step(
     stops: Sequence[str],
     name: str,
     prior_prompts: Callable[[Mapping[str, Any]], list[str]] | None = None,
+    call_kwargs: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
 ) -> Runnable[Mapping[str, Any], dict[str, Any]]:
     """Call the route's model on ``state["prompt"]``.
 
     A ``BaseLLM`` is called through ``generate_prompt`` so its ``generation_info`` (the
-    label probabilities of :class:`LabelScoringLLM`) survives; anything else (chat models,
-    retry wrappers) through ``invoke``. Callbacks from the config are passed on either way.
+    label probabilities of :class:`LabelScoringLLM`, an ``OpenAI`` model's log-probabilities)
+    survives; anything else (chat models, runnables) through ``invoke``. ``call_kwargs(state)``
+    go to the model with the call (e.g. ``logprobs``). Callbacks from the config are passed on either way.
     """
     is_llm = isinstance(llm, BaseLLM)
     stop = list(stops) or None
 
+    def extra(state: Mapping[str, Any]) -> dict[str, Any]:
+        return dict(call_kwargs(state)) if call_kwargs is not None else {}
+
     def llm_kwargs(state: Mapping[str, Any]) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = extra(state)
         if isinstance(llm, LabelScoringLLM):
             if state.get("labels"):
                 kwargs["labels"] = list(state["labels"])
@@ -150,7 +179,7 @@ def _llm_step(
                 [state["prompt"]], stop=stop, callbacks=config.get("callbacks"), **llm_kwargs(state)
             )
             return _from_llm_result(result)
-        return _from_output(llm.invoke(state["prompt"], config))
+        return _from_output(llm.invoke(state["prompt"], config, **extra(state)))
 
     async def arun(state: Mapping[str, Any], config: RunnableConfig) -> dict[str, Any]:
         if is_llm:
@@ -158,7 +187,7 @@ def _llm_step(
                 [state["prompt"]], stop=stop, callbacks=config.get("callbacks"), **llm_kwargs(state)
             )
             return _from_llm_result(result)
-        return _from_output(await llm.ainvoke(state["prompt"], config))
+        return _from_output(await llm.ainvoke(state["prompt"], config, **extra(state)))
 
     return RunnableLambda(run, afunc=arun, name=name)
 
@@ -176,8 +205,13 @@ def _route(
     model_name: str,
     default_route: str,
     stops: Sequence[str],
+    call_kwargs: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+    retry: Callable[[Runnable], Runnable] | None = None,
 ) -> Runnable[Any, AmplifyResult]:
-    """prompt → LLM → AmplifyResult for one model; the result names this route and model."""
+    """prompt → LLM → AmplifyResult for one model; the result names this route and model.
+
+    ``call_kwargs(state)`` go to the model with each call; ``retry`` wraps the model's step.
+    """
     method = getattr(llm, "calibration", None) if isinstance(llm, LabelScoringLLM) else None
     prior_prompts = (lambda state: _calibration_prompts(state, method, form, style)) if method else None
 
@@ -185,13 +219,15 @@ def _route(
         completion = state["completion"]
         text = cut_at_stops(completion["text"], stops)
         rationale, answer = parse_completion(text, state.get("labels"), form, style)
+        label_probs, scored, outside = _label_reading(completion, state.get("labels"), form, style)
         requested = (config.get("configurable") or {}).get(LLM_FIELD.id, default_route)
         return AmplifyResult(
-            answer=answer,
+            answer=scored or answer,  # read label scores pick the label, as on the answering path
             raw_text=completion["text"],
             rationale=rationale,
             demonstrations=list(state.get("demonstrations") or []),
-            label_probs=_label_probs(completion, state.get("labels"), style),
+            label_probs=label_probs,
+            outside_top_k=outside,
             model=completion.get("model") or model_name,
             route=name,
             fallback=requested != name,
@@ -199,11 +235,12 @@ def _route(
             context=list(state.get("context") or []),
         )
 
+    step: Runnable = _llm_step(llm, stops, name=f"{name}_llm", prior_prompts=prior_prompts, call_kwargs=call_kwargs)
     return (
         RunnablePassthrough.assign(
             prompt=RunnableLambda(lambda state: build_prompt(state, form, style), name="amplify_prompt")
         )
-        | RunnablePassthrough.assign(completion=_llm_step(llm, stops, name=f"{name}_llm", prior_prompts=prior_prompts))
+        | RunnablePassthrough.assign(completion=retry(step) if retry is not None else step)
         | RunnableLambda(finish, name="amplify_parse")
     ).with_config(run_name=f"{name}_route")
 
@@ -222,6 +259,29 @@ def _normalize(input_key: str, labels: Sequence[str] | None) -> Callable[[Any], 
         return state
 
     return normalize
+
+
+def chain_input_schema(input_key: str = "input") -> type[BaseModel]:
+    """The input schema of a chain whose query is under ``input_key``: the query (a string) and,
+    optionally, the query's own label space. Tools (``chain.as_tool()``) and
+    ``chain.get_input_jsonschema()`` read it; the chain also takes the query as a bare string."""
+    if not input_key.isidentifier() or input_key.startswith("_") or input_key == "labels":
+        raise ValueError(
+            f"input_key {input_key!r} cannot name the query field: use a Python identifier such as 'input' or "
+            "'question' (not 'labels', not starting with '_')."
+        )
+    fields: dict[str, Any] = {
+        input_key: (str, Field(description="The query to answer.")),
+        "labels": (
+            list[str] | None,
+            Field(default=None, description="This query's own label space (default: the chain's labels)."),
+        ),
+    }
+    return create_model(  # type: ignore[call-overload, no-any-return]
+        "AmplifyChainInput",
+        __doc__="A query for an AMPLIFY chain.",
+        **fields,
+    )
 
 
 def _select_step(selector: BaseExampleSelector | None) -> Runnable[Mapping[str, Any], list[dict[str, Any]]]:
@@ -313,13 +373,23 @@ def _hosted_model(hosted: Any, labels: Sequence[str] | None, style: PromptStyle)
     return LabelScoringLLM(backend=open_endpoint(hosted), labels=list(labels), label_prefix=style.frame.label_prefix)
 
 
-def _asks_logprobs(model: Any) -> bool:
-    """Whether the model is an OpenAI chat model that can return per-token log-probabilities."""
+def _logprob_kwargs(model: Any) -> dict[str, Any]:
+    """What to ask an OpenAI model for so that the label probabilities can be read off its reply:
+    top log-probabilities, as many as the model's own ``top_logprobs`` (``ChatOpenAI``) or
+    ``logprobs`` (``OpenAI``) say, else the answering path's default
+    (:data:`~amplify_agents.answering.openai_compat.TOP_LOGPROBS`, 20: OpenAI's own completions API
+    allows 5, so set ``OpenAI(logprobs=5)`` there). Nothing for other models, or for a
+    ``ChatOpenAI(logprobs=False)``."""
     try:
         from langchain_openai.chat_models.base import BaseChatOpenAI
+        from langchain_openai.llms.base import BaseOpenAI
     except ImportError:  # pragma: no cover - langchain-openai is a dependency
-        return False
-    return isinstance(model, BaseChatOpenAI)
+        return {}
+    if isinstance(model, BaseChatOpenAI) and model.logprobs is not False:
+        return {"logprobs": True, "top_logprobs": model.top_logprobs or TOP_LOGPROBS}
+    if isinstance(model, BaseOpenAI):
+        return {"logprobs": model.logprobs or TOP_LOGPROBS}
+    return {}
 
 
 def _stops_for(form: PromptForm, style: PromptStyle) -> list[str]:
@@ -343,21 +413,28 @@ def _hosted_route(
     default: str,
     routing: RouteSettings,
 ) -> Runnable[Mapping[str, Any], AmplifyResult]:
-    """The hosted route: the model with stops (and top log-probabilities) bound, behind retries."""
+    """The hosted route: the model asked for top log-probabilities (label probabilities off its
+    reply), with stops, behind retries."""
     model = _hosted_model(hosted, labels, style)
     form = _form_of(model)
     stops = _stops_for(form, style)
-    bound = model.bind(stop=stops) if stops else model
-    if labels and _asks_logprobs(model):
-        bound = bound.bind(logprobs=True, top_logprobs=20)  # label probabilities off the reply
-    # A scoring LLM over an endpoint retries inside its backend, and is called as an LLM so
-    # that its label probabilities survive; a chat Endpoint retries inside the openai client;
-    # any other model gets LangChain's with_retry here.
-    if isinstance(model, LabelScoringLLM):
-        llm: Any = model
-    else:
-        llm = bound if isinstance(hosted, Endpoint) else routing.retrying(bound)
-    return _route(HOSTED, llm, form=form, style=style, model_name=_name_of(model), default_route=default, stops=stops)
+    if isinstance(model, Runnable) and not isinstance(model, BaseLanguageModel) and stops:
+        model = model.bind(stop=stops)  # any other runnable: stops as a bound argument
+    # A scoring LLM over an endpoint retries inside its backend; a chat Endpoint inside the openai
+    # client (it honours Retry-After); any other model gets LangChain's with_retry around its call.
+    retry = None if isinstance(model, LabelScoringLLM) or isinstance(hosted, Endpoint) else routing.retrying
+    asks = _logprob_kwargs(model)
+    return _route(
+        HOSTED,
+        model,
+        form=form,
+        style=style,
+        model_name=_name_of(model),
+        default_route=default,
+        stops=stops,
+        call_kwargs=lambda state: asks if state.get("labels") else {},  # a call with a label space
+        retry=retry,
+    )
 
 
 def _routes(
@@ -425,9 +502,12 @@ def create_amplify_chain(
         local: the local model: a :class:`LoadedModel` (base models use the text form) or any
             LangChain LLM / chat model.
         hosted: the hosted model: an :class:`~amplify_agents.answering.Endpoint` (completions: labels
-            scored from its log-probabilities; chat: a ``ChatOpenAI``), a ``ChatOpenAI`` (chat form,
-            ``label_probs`` from its top log-probabilities when returned), an ``OpenAI`` (text form)
-            or any LangChain model, with ``max_retries=0``: retries happen here.
+            scored from its log-probabilities; chat: a ``ChatOpenAI``), a ``ChatOpenAI`` (chat form),
+            an ``OpenAI`` (text form) or any LangChain model, with ``max_retries=0``: retries happen
+            here. With a label space, ``ChatOpenAI`` and ``OpenAI`` are asked for top log-probabilities
+            (their own ``top_logprobs`` / ``logprobs``, else 20) and ``label_probs`` is read off the
+            reply by the answering path's reader; labels outside the returned top-k are in
+            ``outside_top_k``. An ``OpenAI`` model needs ``max_tokens`` enough to spell the labels.
         style: the prompt layout, as the answering path takes it (:class:`~amplify_agents.prompts.PromptStyle`:
             frame, demo keys, (x, r, y) or (x, y, r), ``generate_rationale``, the chat form's
             ``answer_prefix`` and ``system_message``, the RAG context's layout). Default keys: the selector's.
@@ -442,11 +522,14 @@ def create_amplify_chain(
             ``result.label_probs`` are calibrated, the generation info keeps the raw ones.
         max_new_tokens: generation length of the local ``"generate"`` mode.
         retriever: documents to show as context (see :mod:`amplify_agents.chains.rag`).
-        input_key: the key of the query in a dict input.
+        input_key: the key of the query in a dict input (a Python identifier, not ``"labels"``).
 
     Returns:
-        A runnable taking a query string or ``{"input": query, "labels"?: [...]}`` and returning
-        an :class:`AmplifyResult`. ``stream`` yields that result as one chunk.
+        A runnable taking a query string or ``{input_key: query, "labels"?: [...]}`` and returning
+        an :class:`AmplifyResult`, an ``AIMessage`` whose content is the answer text: ``chain |
+        StrOutputParser()`` gives that text. Its input schema (:func:`chain_input_schema`) and
+        output schema (``AmplifyResult``) are declared, so ``chain.as_tool()`` needs no
+        ``arg_types``. ``stream`` yields the result as one chunk.
 
     Example:
         .. code-block:: python
@@ -461,6 +544,7 @@ def create_amplify_chain(
             )
             result = chain.invoke("Joao Moutinho caught the screen pass in the NFC championship.")
             hosted = chain.with_config(configurable={"llm": "hosted"}).invoke(query)
+            answer_text = (chain | StrOutputParser()).invoke(query)
     """
     style = chain_style(selector, frame, style)
     local_model = None
@@ -473,7 +557,9 @@ def create_amplify_chain(
             max_new_tokens=max_new_tokens,
             calibration=calibration,
         )
+    input_type = chain_input_schema(input_key)
     router = _routes(local_model, hosted, labels, style, routing)
     front = _front(selector, input_key=input_key, labels=labels, retriever=retriever)
     name = "AmplifyRAGChain" if retriever is not None else "AmplifyChain"
-    return (front | router).with_config(run_name=name)
+    pipeline: RunnableSequence = RunnableSequence(front, router, name=name)
+    return pipeline.with_types(input_type=input_type, output_type=AmplifyResult).with_config(run_name=name)

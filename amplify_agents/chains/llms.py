@@ -166,7 +166,7 @@ class LabelScoringLLM(BaseLLM):
         generations = []
         for i, s in enumerate(scores):
             reply = replies[i]
-            if s is None or (reply.text is not None and set(reply.outside_top_k) >= set(space)):
+            if s is None or not reply.readable(space):
                 # No scores (the server returned no log-probabilities), or every label outside the
                 # returned top-k (the bounds say nothing): the reply's own text is the answer, for
                 # the answer parser to map onto the labels or report as unparseable, never a guess.

@@ -6,7 +6,8 @@ retriever returns for it; :func:`create_plain_rag_chain` is the same chain witho
 demonstrations, for side-by-side comparisons. Both return an
 :class:`~amplify_agents.chains.AmplifyResult` whose ``context`` holds the documents, and
 support everything :func:`~amplify_agents.chains.create_amplify_chain` does (local label
-scoring or generation, hosted routing, retries and fallback).
+scoring or generation, hosted routing, retries and fallback, the declared input and output
+schemas: ``rag.as_tool()``, ``rag | StrOutputParser()``).
 
 Text-form layout::
 

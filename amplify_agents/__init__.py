@@ -97,8 +97,13 @@ _EXPORTS: dict[str, str] = {
     "build_chat_messages": "amplify_agents.prompts",
     "few_shot_text_template": "amplify_agents.prompts",
     "few_shot_chat_template": "amplify_agents.prompts",
+    # agents (LangChain 1.x create_agent)
+    "AmplifyMiddleware": "amplify_agents.agents",
+    "AmplifyMiddlewareSettings": "amplify_agents.agents",
     # chains
     "AmplifyResult": "amplify_agents.chains",
+    "ChatReply": "amplify_agents.chains",
+    "sqlite_checkpointer": "amplify_agents.chains",
     "create_amplify_chain": "amplify_agents.chains",
     "create_amplify_chatbot": "amplify_agents.chains",
     "create_amplify_rag_chain": "amplify_agents.chains",

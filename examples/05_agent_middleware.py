@@ -26,8 +26,13 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import BaseMessage
 from langchain_openai import ChatOpenAI
 
-from amplify_agents import AmplifyExampleSelector, FeedbackLog, load_causal_lm
-from amplify_agents.agents import AmplifyMiddleware, AmplifyMiddlewareSettings
+from amplify_agents import (
+    AmplifyExampleSelector,
+    AmplifyMiddleware,
+    AmplifyMiddlewareSettings,
+    FeedbackLog,
+    load_causal_lm,
+)
 from amplify_agents.serving import serve
 
 

@@ -39,12 +39,14 @@ from amplify_agents.errors import ContextLengthError, LabelError
 __all__ = [
     "PromptTokens",
     "RowBatch",
+    "LabelTree",
     "cache_rows",
     "check_context",
     "context_length",
     "encode_label",
     "encode_prompt",
     "label_logprobs",
+    "label_tree_logprobs",
     "make_rows",
     "prefix_cache",
     "rows_label_logprobs",
@@ -264,6 +266,131 @@ def _cache_device(cache: Any) -> torch.device | None:
         if isinstance(keys, torch.Tensor):
             return keys.device
     return None
+
+
+@dataclass(frozen=True)
+class LabelTree:
+    """The labels of one prompt as a token trie: each distinct proper prefix of a label's ids is
+    one node, fed once, whatever the number of labels that share it.
+
+    Attributes:
+        tokens: per node, the token it feeds (the prefix's last token).
+        parents: per node, the node of the prefix one token shorter (-1: the prompt's end).
+        depths: per node, its position after the prompt's end (0 = the label's first token).
+        scored: per label, the ``(node, next token id)`` pairs whose log-probs sum to the
+            label's tokens after its first.
+    """
+
+    tokens: tuple[int, ...]
+    parents: tuple[int, ...]
+    depths: tuple[int, ...]
+    scored: tuple[tuple[tuple[int, int], ...], ...]
+
+    @classmethod
+    def of(cls, labels: Sequence[Sequence[int]]) -> LabelTree:
+        """The trie of ``labels`` (token id lists)."""
+        index: dict[tuple[int, ...], int] = {}
+        tokens: list[int] = []
+        parents: list[int] = []
+        depths: list[int] = []
+        scored = []
+        for ids in labels:
+            pairs = []
+            for t in range(1, len(ids)):
+                key = tuple(ids[:t])
+                if key not in index:
+                    index[key] = len(tokens)
+                    tokens.append(ids[t - 1])
+                    parents.append(index.get(key[:-1], -1))
+                    depths.append(t - 1)
+                pairs.append((index[key], ids[t]))
+            scored.append(tuple(pairs))
+        return cls(tuple(tokens), tuple(parents), tuple(depths), tuple(scored))
+
+
+def label_tree_logprobs(
+    model: PreTrainedModel,
+    cache: Any,
+    prompt_mask: torch.Tensor,
+    ends: torch.Tensor,
+    trees: Sequence[LabelTree],
+    *,
+    pad: int = 0,
+    chunk: int = 256,
+) -> list[list[float]]:
+    """Per prompt and label, the log-prob of the label's tokens after its first.
+
+    ``cache`` holds ``B`` prompts (right-padded, ``prompt_mask`` ``[B, L]`` 1 on their real
+    tokens, ``ends`` their real lengths); it is extended, so pass one you will not use again.
+    All of a prompt's label tries go through the model in one row of one forward pass: a 4D
+    attention mask lets each node see the prompt and its own ancestors only, and its position
+    continues the prompt's real length. (A row per label would run the whole weight matrix
+    once per handful of tokens, and copy the prompt's cache once per label.) Exact within a
+    sliding window; past one, a shorter prompt's pad slots count against its window, so its
+    labels see that many fewer of its oldest tokens (under 0.01 nats measured on Gemma 3).
+    """
+    device = prompt_mask.device
+    width = max((len(t.tokens) for t in trees), default=0)
+    out: list[list[float]] = [[0.0] * len(t.scored) for t in trees]
+    if width == 0:
+        return out
+    n_rows, n_past = prompt_mask.shape
+    input_ids = torch.full((n_rows, width), pad, dtype=torch.long)
+    positions = torch.zeros((n_rows, width), dtype=torch.long)
+    own = torch.zeros((n_rows, width, width), dtype=torch.bool)
+    for r, tree in enumerate(trees):
+        n = len(tree.tokens)
+        input_ids[r, :n] = torch.tensor(tree.tokens, dtype=torch.long)
+        positions[r, :n] = torch.tensor(tree.depths, dtype=torch.long)
+        for q in range(width):
+            node = q if q < n else -1
+            if node < 0:
+                own[r, q, q] = True  # a pad sees itself only: no empty row, no NaN
+            while node >= 0:
+                own[r, q, node] = True
+                node = tree.parents[node]
+    seen = prompt_mask.bool()[:, None, :].expand(n_rows, width, n_past).clone()
+    for r, tree in enumerate(trees):
+        seen[r, len(tree.tokens) :, :] = False
+    allowed = torch.cat([seen, own.to(device)], dim=-1)[:, None]  # [B, 1, W, L + W]
+    dtype = next(model.parameters()).dtype
+    masks = {"full_attention": _additive(allowed, dtype)}
+    window = getattr(model.config, "sliding_window", None)
+    if window and "sliding_attention" in (getattr(model.config, "layer_types", None) or ()):
+        # A sliding-window layer keeps only its last window - 1 slots: its mask covers those.
+        visible = min(n_past, int(window) - 1)
+        recent = torch.cat([allowed[..., n_past - visible : n_past], allowed[..., n_past:]], dim=-1)
+        masks["sliding_attention"] = _additive(recent, dtype)
+    hidden = model.base_model(
+        input_ids=input_ids.to(device),
+        attention_mask=masks if len(masks) > 1 or _takes_mask_mapping(model) else masks["full_attention"],
+        position_ids=ends[:, None] + positions.to(device),
+        past_key_values=cache,
+        use_cache=True,
+    ).last_hidden_state
+    # Each (prompt, node, next token) once: labels that share a prefix share its projections.
+    pairs = list(dict.fromkeys((r, n, target) for r, t in enumerate(trees) for lab in t.scored for n, target in lab))
+    values: dict[tuple[int, int, int], float] = {}
+    for start in range(0, len(pairs), chunk):
+        part = pairs[start : start + chunk]
+        rows = torch.tensor([r for r, _, _ in part], device=device)
+        nodes = torch.tensor([n for _, n, _ in part], device=device)
+        targets = torch.tensor([t for _, _, t in part], device=device)
+        logp = vocab_logprobs(model, hidden[rows, nodes]).gather(-1, targets[:, None]).squeeze(-1)
+        values.update(zip(part, logp.tolist()))
+    for r, tree in enumerate(trees):
+        for j, label in enumerate(tree.scored):
+            out[r][j] = sum(values[(r, node, target)] for node, target in label)
+    return out
+
+
+def _additive(allowed: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    # 0 where attention is allowed, the dtype's minimum elsewhere: what eager and SDPA both add.
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
+
+
+def _takes_mask_mapping(model: PreTrainedModel) -> bool:
+    return bool(getattr(model.config, "layer_types", None))
 
 
 def rows_label_logprobs(

@@ -27,11 +27,12 @@ from typing import Any
 import torch
 
 from amplify_agents.models.kernel import (
+    LabelTree,
     cache_rows,
     check_context,
     encode_label,
     encode_prompt,
-    label_logprobs,
+    label_tree_logprobs,
     make_rows,
     prefix_cache,
     vocab_logprobs,
@@ -310,9 +311,11 @@ class LabelScorer:
         """Summed label log-prob of every (prompt, label) of the prompts ``group``.
 
         Each prompt's tokens after the shared prefix go through the model once; its next-token
-        distribution there scores every label's first token, and only the labels' remaining
-        tokens continue that prompt's KV cache. A prompt's cost no longer grows with its number
-        of labels: the 16 surface forms of "(a)" / "(b)" used to run the prompt 16 times.
+        distribution there scores every label's first token, and the labels' remaining tokens,
+        as one token trie per prompt, continue that prompt's KV cache in one more forward pass
+        (:func:`~amplify_agents.models.kernel.label_tree_logprobs`). A prompt's cost no longer
+        grows with its number of labels: the 24 surface forms of "(a)" / "(b)" used to run each
+        prompt 24 times.
         """
         model, device = self.loaded.model, self.loaded.device
         pad = self.loaded.tokenizer.pad_token_id or 0
@@ -330,60 +333,15 @@ class LabelScorer:
         first = vocab_logprobs(model, last)  # [G, V]: every label's first token
 
         totals: dict[tuple[int, int], float] = {}
-        rest: list[tuple[int, int, int, Sequence[int]]] = []  # (row in group, prompt, label, label ids)
         for r, i in enumerate(group):
             for j, lab in enumerate(spaces[i]):
-                ids = label_ids[lab]
-                totals[(i, j)] = float(first[r, ids[0]])
-                if len(ids) > 1:
-                    rest.append((r, i, j, ids))
-        for start in range(0, len(rest), self.batch_size):
-            chunk = rest[start : start + self.batch_size]
-            values = self._continue_labels(chunk, out.past_key_values, rows.attention_mask, n_prefix + lengths, pad)
-            for (_, i, j, _), value in zip(chunk, values):
+                totals[(i, j)] = float(first[r, label_ids[lab][0]])
+        trees = [LabelTree.of([label_ids[lab] for lab in spaces[i]]) for i in group]
+        rest = label_tree_logprobs(model, out.past_key_values, rows.attention_mask, n_prefix + lengths, trees, pad=pad)
+        for r, i in enumerate(group):
+            for j, value in enumerate(rest[r]):
                 totals[(i, j)] += value
         return totals
-
-    def _continue_labels(
-        self,
-        chunk: Sequence[tuple[int, int, int, Sequence[int]]],
-        cache: Any,
-        mask: torch.Tensor,
-        ends: torch.Tensor,
-        pad: int,
-    ) -> list[float]:
-        """Log-prob of each label's tokens after its first, continuing its prompt's cache.
-
-        Each row feeds label tokens ``0..n-2`` and scores ``1..n-1``. Its positions continue the
-        prompt's real length (``ends``), not the padded width, so the pads between them change
-        nothing but the cache index (a sliding-window layer's window, counted in cache slots,
-        then reaches that many slots less far back; only prompts longer than the window see it).
-        """
-        model, device = self.loaded.model, self.loaded.device
-        owners = [r for r, _, _, _ in chunk]
-        width = max(len(ids) - 1 for _, _, _, ids in chunk)
-        shape = (len(chunk), width)
-        input_ids = torch.full(shape, pad, dtype=torch.long)
-        tail_mask = torch.zeros(shape, dtype=torch.long)
-        label_pos = torch.zeros(shape, dtype=torch.long)
-        targets = torch.zeros(shape, dtype=torch.long)
-        for c, (_, _, _, ids) in enumerate(chunk):
-            n = len(ids) - 1
-            input_ids[c, :n] = torch.tensor(list(ids[:-1]), dtype=torch.long)
-            targets[c, :n] = torch.tensor(list(ids[1:]), dtype=torch.long)
-            label_pos[c, :n] = torch.arange(n)
-            tail_mask[c, :n] = 1
-        index = torch.tensor(owners, dtype=torch.long, device=device)
-        hidden = model.base_model(
-            input_ids=input_ids.to(device),
-            attention_mask=torch.cat([mask[index], tail_mask.to(device)], dim=1),
-            position_ids=ends[index][:, None] + torch.arange(width, device=device)[None, :],
-            past_key_values=cache_rows(cache, owners),
-            use_cache=True,
-        ).last_hidden_state
-        label_mask = tail_mask.to(device)
-        targets, label_pos = targets.to(device), label_pos.to(device)
-        return [float(v) for v in label_logprobs(model, hidden, label_pos, targets, label_mask).tolist()]
 
     # --------------------------------------------------------------- reference
     @torch.inference_mode()

@@ -112,6 +112,25 @@ def test_batch_scoring_equals_one_by_one_and_naive(gemma, snarks) -> None:
         assert b.predicted == n.predicted
 
 
+def test_labels_sharing_tokens_and_surface_forms_match_naive_past_the_sliding_window(gemma) -> None:
+    # Labels that share their first tokens ("(a)" / "(A) ..."), single- and multi-token ones, and
+    # prompts of unequal length past Gemma's 512-token sliding window: each prompt runs once and
+    # its labels continue it as one token trie (kernel.label_tree_logprobs).
+    demo = "Q: Player number {} of the team scored a goal in the final minute.\nA: yes\n\n"
+    demos = "".join(demo.format(i) for i in range(30))
+    prompts = [demos + f"Q: sentence {i} {'x ' * (3 * i)}\nA:" for i in range(3)]
+    assert len(gemma.tokenizer(prompts[0])["input_ids"]) > 512
+    labels = ["yes", "no", "(a)", "(A) a longer label", "(a) maybe"]
+    scorer = LabelScorer(gemma, batch_size=2)
+    naive = scorer.score_naive(prompts, labels)
+    for fast, slow in zip(scorer.score(prompts, labels), naive):
+        # Exact within a window; past it, a shorter prompt's pads take window slots: < 0.05 nats.
+        assert fast.logprobs == pytest.approx(slow.logprobs, abs=0.05)
+        assert fast.predicted == slow.predicted
+    surface = scorer.score(prompts[:1], ["(a)", "(b)"], surface_forms=True)[0]
+    assert math.isclose(sum(surface.probs.values()), 1.0, rel_tol=1e-9)
+
+
 def test_multi_token_label_is_scored_over_all_its_tokens(gemma) -> None:
     scorer = LabelScorer(gemma)
     label = " photosynthesis in chloroplasts"

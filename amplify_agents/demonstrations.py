@@ -217,13 +217,20 @@ class Demonstration:
             )
         return demo
 
-    def to_example(self, keys: DemoKeys = DemoKeys(), *, with_id: bool = False) -> dict[str, str]:
+    def to_example(self, keys: DemoKeys = DemoKeys(), *, with_id: bool = False) -> dict[str, Any]:
         """The demonstration as a LangChain prompt-template example: input, rationale, answer.
 
         ``keys`` names the dict's keys; ``with_id`` adds ``demo_id`` (what the selector returns,
-        so a chain can report which demonstrations it used).
+        so a chain can report which demonstrations it used). A demonstration made from an
+        example dict of the user's own keys (``extra["fields"]``, see
+        ``AmplifyExampleSelector.from_examples``) gives those keys back too, as they were; the
+        input is put under ``keys.input`` only where the fields do not already have that key.
         """
-        example = {keys.input: self.input, keys.rationale: self.rationale, keys.answer: self.label}
+        fields = self.extra.get("fields")
+        example: dict[str, Any] = dict(fields) if isinstance(fields, dict) else {}
+        example.setdefault(keys.input, self.input)
+        example[keys.rationale] = self.rationale
+        example[keys.answer] = self.label
         if with_id:
             example["demo_id"] = self.demo_id
         return example

@@ -4,22 +4,30 @@ It retrieves demonstrations by semantic similarity to the query, like LangChain'
 ``SemanticSimilarityExampleSelector``, and adds what users ask for and those selectors
 lack: MMR diversity *with* metadata filters, label balance across the k demos, a
 preference for high-MCS demos, a token budget counted with the target model's
-tokenizer, and deduplication of near-identical inputs.
+tokenizer on the prompt the user's own template renders, and deduplication of
+near-identical inputs.
 
 It returns dicts with the input, rationale and answer keys a prompt's example template
-names, so it works unchanged in ``FewShotPromptTemplate`` and
-``FewShotChatMessagePromptTemplate``.
+names (with :meth:`AmplifyExampleSelector.from_examples`, the user's own key names), so it
+works unchanged in ``FewShotPromptTemplate`` and ``FewShotChatMessagePromptTemplate``.
+Its candidates come from the store's retriever view
+(:class:`~amplify_agents.stores.DemonstrationRetriever`), so each selection shows up as a
+retrieval in LangChain traces; the async methods go through Chroma's async HTTP client on a
+server store.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.example_selectors import BaseExampleSelector
+from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 
 from amplify_agents.demonstrations import DemoKeys, Demonstration
 from amplify_agents.errors import LabelError
@@ -28,12 +36,26 @@ from amplify_agents.framing import Frame
 from amplify_agents.limits import DEFAULT_LIMITS, TextField, TextLimits
 from amplify_agents.prompts import build_text_prompt
 from amplify_agents.rationales import RationaleTemplate, template_for, write_demonstration
-from amplify_agents.stores import RationaleStore
+from amplify_agents.stores import DemonstrationRetriever, RationaleStore, document_to_demonstration
 from amplify_agents.strategies import round_robin
 
-__all__ = ["AmplifyExampleSelector", "RetrievalSettings", "TokenBudget"]
+__all__ = [
+    "AmplifyExampleSelector",
+    "PromptLayout",
+    "RetrievalSettings",
+    "TokenBudget",
+    "infer_example_keys",
+    "prompt_layout",
+]
 
 TokenCounter = Callable[[str], int]
+PromptLayout = Callable[[Mapping[str, Any], Sequence[Mapping[str, Any]]], str]
+"""``(prompt variables, selected examples) -> the whole prompt text``, as the user's template renders it."""
+
+_ANSWER_NAMES = ("answer", "output", "label", "target", "completion", "response")
+_RATIONALE_NAMES = ("rationale", "explanation", "reasoning")
+_RESERVED = frozenset({"task", "demo_id"})  # consumed as metadata, never an input or answer key
+_SCALARS = (str, int, float, bool)
 
 
 @dataclass(frozen=True)
@@ -67,20 +89,147 @@ class RetrievalSettings:
         return self.balance_labels or self.mcs_weight > 0 or self.dedup_threshold is not None
 
 
+def prompt_layout(
+    prompt: FewShotPromptTemplate | PromptTemplate | PromptLayout,
+    *,
+    prefix: str = "",
+    suffix: str = "",
+    example_separator: str = "\n\n",
+) -> PromptLayout:
+    """How the user's prompt lays out the selected examples, for a :class:`TokenBudget`.
+
+    Args:
+        prompt: the user's ``FewShotPromptTemplate`` (rendered as it is, with the examples
+            given instead of its selector's); or the ``PromptTemplate`` of one example (the
+            ``example_prompt``), laid out as a ``FewShotPromptTemplate`` with ``prefix``,
+            ``suffix`` and ``example_separator`` (LangChain's defaults); or a function
+            ``(variables, examples) -> text`` (e.g. for a chat prompt rendered with the
+            tokenizer's chat template).
+
+    Raises:
+        TypeError: a prompt of another kind (a chat prompt: pass a function).
+    """
+    if isinstance(prompt, FewShotPromptTemplate):
+        template = prompt
+    elif isinstance(prompt, PromptTemplate):
+        template = FewShotPromptTemplate(
+            examples=[], example_prompt=prompt, prefix=prefix, suffix=suffix, example_separator=example_separator
+        )
+    elif callable(prompt):
+        return prompt
+    else:
+        raise TypeError(
+            f"A token budget measures a FewShotPromptTemplate, an example PromptTemplate or a function "
+            f"(variables, examples) -> text, got {type(prompt).__name__}: for a chat prompt pass a function "
+            "that renders the messages as the model sees them (e.g. with the tokenizer's chat template)."
+        )
+
+    def layout(variables: Mapping[str, Any], examples: Sequence[Mapping[str, Any]]) -> str:
+        # A copy with fixed examples: the same text the user's template renders with these.
+        fixed = template.model_copy(update={"examples": [dict(e) for e in examples], "example_selector": None})
+        return fixed.format(**variables)
+
+    return layout
+
+
 @dataclass(frozen=True)
 class TokenBudget:
     """A token budget for the whole rendered prompt, counted with the target model's tokenizer.
 
-    The lowest-ranked demonstrations are dropped until the prompt fits.
+    The lowest-ranked demonstrations are dropped until the prompt fits. The prompt measured
+    is ``layout``'s (the user's template, see :func:`prompt_layout`), else the selector's
+    own frame layout (:func:`~amplify_agents.prompts.build_text_prompt`). A prompt whose
+    fixed parts alone are over ``max_tokens`` gets no demonstrations.
     """
 
     max_tokens: int
     count: TokenCounter
+    layout: PromptLayout | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise ValueError(f"TokenBudget.max_tokens must be a positive int, got {self.max_tokens!r}.")
 
     @classmethod
-    def from_tokenizer(cls, max_tokens: int, tokenizer: Any) -> TokenBudget:
-        """A budget counted by a Hugging Face tokenizer (e.g. ``loaded.tokenizer``)."""
-        return cls(max_tokens, lambda text: len(tokenizer(text)["input_ids"]))
+    def from_tokenizer(
+        cls,
+        max_tokens: int,
+        tokenizer: Any,
+        *,
+        prompt: FewShotPromptTemplate | PromptTemplate | PromptLayout | None = None,
+        prefix: str = "",
+        suffix: str = "",
+        example_separator: str = "\n\n",
+    ) -> TokenBudget:
+        """A budget counted by a Hugging Face tokenizer (e.g. ``loaded.tokenizer``), special tokens included.
+
+        ``prompt`` (with ``prefix``/``suffix``/``example_separator`` for an example prompt)
+        is the user's template the budget measures; see :func:`prompt_layout`.
+        """
+        layout = (
+            None
+            if prompt is None
+            else prompt_layout(prompt, prefix=prefix, suffix=suffix, example_separator=example_separator)
+        )
+        return cls(max_tokens, lambda text: len(tokenizer(text)["input_ids"]), layout)
+
+    def measure(self, text: str) -> int:
+        """The tokens of ``text``."""
+        return self.count(text)
+
+
+def infer_example_keys(
+    examples: Sequence[Mapping[str, Any]],
+    input_keys: Sequence[str] | None = None,
+    *,
+    answer_key: str | None = None,
+    rationale_key: str | None = None,
+) -> tuple[tuple[str, ...], DemoKeys]:
+    """Which keys of the user's example dicts are the input(s), the answer and the rationale.
+
+    The rationale key is ``rationale_key``, else the first of ``rationale``, ``explanation``,
+    ``reasoning`` that an example has (else ``"rationale"``: no example has one). The answer
+    key is ``answer_key``; else, with ``input_keys``, the one key left in every example; else
+    the first of ``answer``, ``output``, ``label``, ``target``, ``completion``, ``response``
+    in every example. The inputs are ``input_keys``, else every other key of every example
+    (as LangChain embeds every variable). ``task`` is read as the task, never an input.
+
+    Returns:
+        The input keys (the query's variables) and the :class:`DemoKeys` of the returned dicts
+        (``input`` is the single input key; ``"input"`` with several).
+
+    Raises:
+        ValueError: no examples, an ambiguous answer key, or an example missing a key.
+    """
+    if not examples:
+        raise ValueError("from_examples needs at least one example dict.")
+    common = set.intersection(*(set(e) for e in examples))
+    rationale = rationale_key or next((n for n in _RATIONALE_NAMES if any(n in e for e in examples)), "rationale")
+    answer = answer_key
+    if answer is None:
+        rest = sorted(common - set(input_keys or ()) - {rationale} - _RESERVED)
+        if input_keys and len(rest) == 1:
+            answer = rest[0]
+        else:
+            answer = next((n for n in _ANSWER_NAMES if n in common), None)
+        if answer is None:
+            raise ValueError(
+                f"Cannot tell which key of the examples holds the answer (keys in every example: {sorted(common)}): "
+                "pass answer_key= naming it."
+            )
+    inputs = list(input_keys) if input_keys else sorted(common - {answer, rationale} - _RESERVED)
+    if not inputs:
+        raise ValueError(f"The examples have no input key besides {answer!r}: pass input_keys=[...].")
+    if answer in inputs or rationale in inputs:
+        raise ValueError(
+            f"input_keys {inputs} must not include the answer or rationale key ({answer!r}, {rationale!r})."
+        )
+    for i, example in enumerate(examples):
+        missing = [key for key in (*inputs, answer) if key not in example]
+        if missing:
+            raise ValueError(f"Example {i} has no {missing} (its keys: {sorted(example)}).")
+    keys = DemoKeys(input=inputs[0] if len(inputs) == 1 else "input", rationale=rationale, answer=answer)
+    return tuple(inputs), keys
 
 
 class AmplifyExampleSelector(BaseExampleSelector):
@@ -90,15 +239,25 @@ class AmplifyExampleSelector(BaseExampleSelector):
         store: where the demonstrations live.
         k: how many demonstrations to return.
         input_key: the prompt variable holding the query.
+        input_keys: several prompt variables making the query, joined as LangChain's
+            selectors join them (values in key order, space-separated); give this or
+            ``input_key``.
         keys: names of the input/rationale/answer keys of the returned dicts.
         task / explainer / strategy: keep only demonstrations with these metadata values.
         where: any other Chroma metadata filter (combined with the above by ``$and``).
         retrieval: how candidates are ranked: MMR, label balance, MCS weight, dedup
             (:class:`RetrievalSettings`).
         budget: a :class:`TokenBudget` for the whole rendered prompt (None: no budget).
-        frame: how the prompt is laid out when the budget is measured.
+        frame: how the prompt is laid out when the budget has no layout of the user's.
         explainer / template: used by :meth:`add_example` to write a missing rationale (the
             template defaults to the explainer family's own, as in the builder).
+        plain_demos: an added example without a rationale (and no explainer to write one)
+            becomes a plain input-output demonstration (``explainer="none"``) instead of an error.
+        filter_explainer: keep only the explainer's demonstrations (default); False uses
+            ``explainer`` only to write rationales.
+
+    Candidates are fetched through :meth:`retriever` (a LangChain retriever, so selections
+    are traced as retrievals), then balanced, de-duplicated and fitted to the budget.
 
     Example:
         >>> selector = AmplifyExampleSelector.from_store(store, k=4, task="snarks")
@@ -112,6 +271,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         *,
         k: int = 4,
         input_key: str = "input",
+        input_keys: Sequence[str] | None = None,
         keys: DemoKeys = DemoKeys(),
         task: str | None = None,
         explainer: Explainer | str | None = None,
@@ -121,22 +281,33 @@ class AmplifyExampleSelector(BaseExampleSelector):
         budget: TokenBudget | None = None,
         frame: Frame = Frame(),
         template: str | RationaleTemplate | None = None,
+        plain_demos: bool = False,
+        filter_explainer: bool = True,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
+        if input_keys is not None:
+            if not input_keys or isinstance(input_keys, str):
+                raise ValueError(f"input_keys must be a non-empty list of key names, got {input_keys!r}.")
+            if input_key != "input" and input_key != input_keys[0]:
+                raise ValueError("Give either input_key= or input_keys=, not both.")
         self.store = store
         self.k = k
-        self.input_key = input_key
+        self.input_keys: tuple[str, ...] = tuple(input_keys) if input_keys is not None else (input_key,)
+        self.input_key = self.input_keys[0]
         self.keys = keys
         self.explainer = explainer if isinstance(explainer, Explainer) else None
         explainer_name = explainer.name if isinstance(explainer, Explainer) else explainer
-        self.where = _combine_filters(where, task=task, explainer=explainer_name, strategy=strategy)
+        self.where = _combine_filters(
+            where, task=task, explainer=explainer_name if filter_explainer else None, strategy=strategy
+        )
         self.task = task
         self.retrieval = retrieval
         self.fetch_k = retrieval.fetch_k or 4 * k
         self.budget = budget
         self.frame = frame
         self.template = template_for(self.explainer, template)
+        self.plain_demos = plain_demos
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -148,76 +319,146 @@ class AmplifyExampleSelector(BaseExampleSelector):
     def from_examples(
         cls,
         examples: Iterable[Mapping[str, Any]],
-        *,
-        store_name: str,
-        persist_directory: str | None = None,
         embeddings: Embeddings | None = None,
+        *,
+        k: int = 4,
+        input_keys: Sequence[str] | None = None,
+        answer_key: str | None = None,
+        rationale_key: str | None = None,
+        store: RationaleStore | None = None,
+        store_name: str | None = None,
+        persist_directory: str | None = None,
         task: str = "default",
+        explainer: Explainer | None = None,
         **kwargs: Any,
     ) -> AmplifyExampleSelector:
-        """Create (or open) a store, add ``examples`` and return a selector over it.
+        """A selector over ``examples``, as ``SemanticSimilarityExampleSelector.from_examples``.
 
-        Each example needs the input and answer keys; one without a rationale gets one
-        from ``explainer=`` (required then).
+        The examples are dicts with the user's own keys, e.g. ``{"question", "answer"}``;
+        ``input_keys`` name the embedded keys (and the query's prompt variables), the answer
+        and rationale keys are inferred (:func:`infer_example_keys`) or named with
+        ``answer_key``/``rationale_key``. Selected examples come back under the same keys
+        (with ``demo_id``), so the user's own ``example_prompt`` formats them. An example
+        without a rationale is a plain input-output demonstration (``explainer="none"``)
+        unless ``explainer`` writes one.
+
+        The store is an in-memory Chroma (nothing on disk) unless ``persist_directory``
+        (a store ``store_name``, default ``"amplify-examples"``, in that directory) or an open
+        ``store`` is given. ``embeddings`` default to the offline MiniLM. Other keyword
+        arguments go to the selector (``retrieval=``, ``budget=``, ``where=``, ...).
+
+        Example:
+            >>> selector = AmplifyExampleSelector.from_examples(  # doctest: +SKIP
+            ...     [{"question": "2 + 2?", "answer": "4"}, ...], embeddings, k=2, input_keys=["question"])
         """
-        if persist_directory is None:
-            import tempfile
-
-            persist_directory = tempfile.mkdtemp(prefix="amplify-store-")
-        store = RationaleStore.local(store_name, persist_directory, embeddings=embeddings)
-        selector = cls(store, task=task, **kwargs)
-        selector.add_examples(list(examples))
+        rows = [dict(e) for e in examples]
+        query_keys, inferred = infer_example_keys(rows, input_keys, answer_key=answer_key, rationale_key=rationale_key)
+        kwargs.setdefault("keys", inferred)
+        kwargs.setdefault("plain_demos", True)
+        if store is not None and (store_name is not None or persist_directory is not None):
+            raise ValueError("Give store= or store_name=/persist_directory=, not both.")
+        if store is None:
+            if persist_directory is not None:
+                store = RationaleStore.local(store_name or "amplify-examples", persist_directory, embeddings)
+            else:
+                store = RationaleStore.in_memory(store_name, embeddings)
+            owned = True
+        else:
+            owned = False
+        try:
+            selector = cls(
+                store, k=k, input_keys=query_keys, task=task, explainer=explainer, filter_explainer=False, **kwargs
+            )
+            selector.add_examples(rows)
+        except BaseException:
+            if owned:
+                store.close()  # an in-memory store drops its collection: nothing is left behind
+            raise
         return selector
 
     # --------------------------------------------------------------- selection
-    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
-        """The demonstrations for this query, best first, as example dicts."""
-        if self.input_key not in input_variables:
-            raise KeyError(
-                f"The prompt variables {sorted(input_variables)} have no {self.input_key!r}: "
-                f"pass input_key= naming the variable that holds the query."
-            )
-        query = str(input_variables[self.input_key])
-        demos = self.select_demonstrations(query)
-        # Cue lines folded here too, so a prompt template of the user's own, laid out with the
-        # same frame, cannot be given a forged turn by a stored text (Frame.neutralise).
-        texts = (self.keys.input, self.keys.rationale, self.keys.answer)
-        return [
-            {key: self.frame.neutralise(value) if key in texts else value for key, value in example.items()}
-            for example in (d.to_example(self.keys, with_id=True) for d in demos)
-        ]
-
-    def select_demonstrations(self, query: str) -> list[Demonstration]:
-        """Like :meth:`select_examples`, returning :class:`Demonstration` objects."""
+    def retriever(self) -> DemonstrationRetriever:
+        """The store's retriever that fetches this selector's candidates (filters applied)."""
         opts = self.retrieval
         n_candidates = self.fetch_k if opts.needs_candidates else self.k
         if opts.mmr:
-            demos = self.store.mmr(
-                query,
+            return self.store.as_retriever(
                 k=min(n_candidates, self.fetch_k),
                 fetch_k=max(self.fetch_k, 2 * n_candidates),
                 lambda_mult=opts.lambda_mult,
                 where=self.where,
+                search_type="mmr",
+                tags=["amplify_example_selector"],
             )
-            ranked = demos  # MMR order is already the ranking
-        else:
-            pairs = self.store.search(query, k=n_candidates, where=self.where)
-            if opts.mcs_weight > 0:
-                w = opts.mcs_weight
-                pairs = sorted(pairs, key=lambda p: -((1 - w) * p[1] + w * _mcs(p[0])))
-            ranked = [d for d, _ in pairs]
+        return self.store.as_retriever(k=n_candidates, where=self.where, tags=["amplify_example_selector"])
+
+    def select_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """The demonstrations for this query, best first, as example dicts."""
+        query = self._query(input_variables)
+        return [e for _, e in self._choose(input_variables, query, self.retriever().invoke(query))]
+
+    async def aselect_examples(self, input_variables: dict[str, Any]) -> list[dict[str, Any]]:
+        """:meth:`select_examples`, awaited: Chroma's async HTTP client on a server store
+        (``RationaleStore.server``), LangChain's executor otherwise."""
+        query = self._query(input_variables)
+        docs = await self.retriever().ainvoke(query)
+        return [e for _, e in self._choose(input_variables, query, docs)]
+
+    def select_demonstrations(self, query: str, variables: Mapping[str, Any] | None = None) -> list[Demonstration]:
+        """Like :meth:`select_examples`, for a query text, returning :class:`Demonstration` objects.
+
+        ``variables`` are the other prompt variables a budget's layout needs (its suffix's).
+        """
+        variables = {**(variables or {}), self.input_key: query}
+        return [d for d, _ in self._choose(variables, query, self.retriever().invoke(query))]
+
+    def _query(self, input_variables: Mapping[str, Any]) -> str:
+        missing = [key for key in self.input_keys if key not in input_variables]
+        if missing:
+            raise KeyError(
+                f"The prompt variables {sorted(input_variables)} have no {missing[0]!r}: "
+                f"pass input_key= naming the variable that holds the query."
+            )
+        # As LangChain's selectors join several input keys: values in key order, space-separated.
+        return " ".join(str(input_variables[key]) for key in sorted(self.input_keys))
+
+    def _choose(
+        self, variables: Mapping[str, Any], query: str, docs: Sequence[Document]
+    ) -> list[tuple[Demonstration, dict[str, Any]]]:
+        opts = self.retrieval
+        pairs = [(document_to_demonstration(doc), float(doc.metadata.get("similarity", 0.0))) for doc in docs]
+        if not opts.mmr and opts.mcs_weight > 0:  # MMR order is already the ranking
+            w = opts.mcs_weight
+            pairs = sorted(pairs, key=lambda p: -((1 - w) * p[1] + w * _mcs(p[0])))
+        ranked = [d for d, _ in pairs]
         if opts.dedup_threshold is not None:
             ranked = _dedup(ranked, opts.dedup_threshold)
         chosen = _balance(ranked, self.k) if opts.balance_labels else ranked[: self.k]
-        if self.budget is not None:
-            chosen = self._fit_budget(query, chosen, self.budget)
-        return chosen
+        picked = [(d, self._example(d)) for d in chosen]
+        return self._fit_budget(variables, query, picked, self.budget) if self.budget is not None else picked
 
-    def _fit_budget(self, query: str, demos: list[Demonstration], budget: TokenBudget) -> list[Demonstration]:
-        kept = list(demos)
+    def _example(self, demo: Demonstration) -> dict[str, Any]:
+        # Cue lines folded in every text, so a prompt template of the user's own, laid out with
+        # the same frame, cannot be given a forged turn by a stored text (Frame.neutralise).
+        return {
+            key: self.frame.neutralise(value) if isinstance(value, str) and key != "demo_id" else value
+            for key, value in demo.to_example(self.keys, with_id=True).items()
+        }
+
+    def _fit_budget(
+        self,
+        variables: Mapping[str, Any],
+        query: str,
+        picked: list[tuple[Demonstration, dict[str, Any]]],
+        budget: TokenBudget,
+    ) -> list[tuple[Demonstration, dict[str, Any]]]:
+        kept = list(picked)
         while kept:
-            examples = [d.to_example(self.keys, with_id=True) for d in kept]
-            prompt = build_text_prompt(query, examples, self.frame, keys=self.keys)
+            examples = [e for _, e in kept]
+            if budget.layout is not None:
+                prompt = budget.layout(variables, examples)
+            else:
+                prompt = build_text_prompt(query, examples, self.frame, keys=self.keys)
             if budget.count(prompt) <= budget.max_tokens:
                 break
             kept.pop()  # the lowest-ranked demo goes first
@@ -231,7 +472,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
 
         Raises:
             LabelError: the example has no gold answer.
-            ValueError: no rationale and no explainer to write one.
+            ValueError: no rationale, no explainer to write one and not ``plain_demos``.
             InputTooLongError: an input, answer or rationale over ``limits``.
         """
         return self.add_examples([example], limits=limits)[0]
@@ -240,58 +481,75 @@ class AmplifyExampleSelector(BaseExampleSelector):
         """Add labelled examples in one batch (one explainer call, one store write).
 
         Every input, answer and rationale (given or written) is checked against ``limits``
-        before anything is stored: one text too long and none of the batch is added.
+        before anything is stored: one text too long and none of the batch is added. The
+        example's other scalar keys (not ``task``, which names the task) are kept with the
+        demonstration and returned with it.
         """
         for i, ex in enumerate(examples):
             self._check_lengths(ex, i, limits)  # before the explainer runs on any of them
-            if not str(ex.get(self.keys.input) or "").strip():
-                raise ValueError(f"Example {i} has no {self.keys.input!r}: an input text is required.")
+            for key in self.input_keys:
+                if not str(ex.get(key) or "").strip():
+                    raise ValueError(f"Example {i} has no {key!r}: an input text is required.")
             if not str(ex.get(self.keys.answer) or "").strip():
                 raise LabelError(
                     f"Example {i} has no gold answer under {self.keys.answer!r}: only labelled examples "
                     f"can become demonstrations (put unverified feedback in a review queue instead)."
                 )
         missing = [i for i, ex in enumerate(examples) if not ex.get(self.keys.rationale)]
-        if missing and self.explainer is None:
+        if missing and self.explainer is None and not self.plain_demos:
             raise ValueError(
                 f"{len(missing)} example(s) have no {self.keys.rationale!r} and this selector has no "
-                f"explainer to write one: pass explainer= (e.g. a GradXInputExplainer) or add rationales."
+                f"explainer to write one: pass explainer= (e.g. a GradXInputExplainer), add rationales, "
+                f"or pass plain_demos=True to add them as plain input-output demonstrations."
             )
+        inputs = [self._input_text(ex) for ex in examples]
         written: dict[int, Demonstration] = {}
-        if missing:
-            assert self.explainer is not None
+        if missing and self.explainer is not None:
             exps = self.explainer.explain(
-                [str(examples[i][self.keys.input]) for i in missing],
-                [str(examples[i][self.keys.answer]) for i in missing],
+                [inputs[i] for i in missing], [str(examples[i][self.keys.answer]) for i in missing]
             )
             for i, exp in zip(missing, exps):
                 if not exp.ok:
                     raise ValueError(f"Example {i}: the explainer gave no usable explanation ({exp.degenerate}).")
                 task = self.task or str(examples[i].get("task", "default"))
                 written[i] = write_demonstration(exp, self.explainer, task=task, template=self.template)
-        demos = [
-            written.get(i)
-            or Demonstration(
-                input=str(ex[self.keys.input]),
+        demos = []
+        for i, ex in enumerate(examples):
+            rationale = str(ex.get(self.keys.rationale) or "")
+            demo = written.get(i) or Demonstration(
+                input=inputs[i],
                 label=str(ex[self.keys.answer]),
-                rationale=str(ex.get(self.keys.rationale) or ""),
+                rationale=rationale,
                 task=self.task or str(ex.get("task", "default")),
-                explainer="provided",
+                explainer="provided" if rationale else "none",  # "none": a plain input-output demo
             )
-            for i, ex in enumerate(examples)
-        ]
+            fields = self._fields(ex)
+            if fields != {self.keys.input: demo.input}:  # the user's own keys, returned as given
+                demo = dataclasses.replace(demo, extra={**demo.extra, "fields": fields})
+            demos.append(demo)
         for i, demo in written.items():
             limits.check("rationale", demo.rationale, where=f"Example {i} (the rationale written for it)")
         return self.store.add(demos)
 
+    def _input_text(self, example: Mapping[str, Any]) -> str:
+        return " ".join(str(example[key]) for key in sorted(self.input_keys))
+
+    def _fields(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        skip = {self.keys.answer, self.keys.rationale, *_RESERVED}
+        return {key: value for key, value in example.items() if key not in skip and isinstance(value, _SCALARS)}
+
     def _check_lengths(self, example: Mapping[str, Any], i: int, limits: TextLimits) -> None:
-        fields: tuple[tuple[TextField, str], ...] = (
-            ("input", self.keys.input),
-            ("label", self.keys.answer),
-            ("rationale", self.keys.rationale),
-        )
-        for kind, key in fields:
+        answer, rationale = self.keys.answer, self.keys.rationale
+        fields: list[tuple[TextField, str]] = [
+            ("input", key)
+            for key, value in example.items()
+            if isinstance(value, str) and key not in {answer, rationale}
+        ]
+        for kind, key in [*fields, ("label", answer), ("rationale", rationale)]:
             limits.check(kind, str(example.get(key) or ""), where=f"Example {i} ({key!r})")
+        if len(self.input_keys) > 1:
+            joined = " ".join(str(example.get(key) or "") for key in sorted(self.input_keys))
+            limits.check("input", joined, where=f"Example {i} (its input keys joined)")
 
 
 def _combine_filters(where: Mapping[str, Any] | None, **equal: str | None) -> dict[str, Any] | None:

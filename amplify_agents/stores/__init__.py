@@ -11,6 +11,11 @@ from amplify_agents.stores.chroma import RationaleStore, StoreConnectionError, v
 from amplify_agents.stores.connection import ServerSettings
 from amplify_agents.stores.embeddings import LazyEmbeddings, default_embeddings, embedding_model_name
 from amplify_agents.stores.jsonl import read_jsonl, write_jsonl
+from amplify_agents.stores.retriever import (
+    DemonstrationRetriever,
+    demonstration_to_document,
+    document_to_demonstration,
+)
 from amplify_agents.stores.schema import (
     SCHEMA_VERSION,
     InvalidDemonstrationError,
@@ -21,6 +26,9 @@ from amplify_agents.stores.schema import (
 
 __all__ = [
     "RationaleStore",
+    "DemonstrationRetriever",
+    "demonstration_to_document",
+    "document_to_demonstration",
     "ServerSettings",
     "SCHEMA_VERSION",
     "default_embeddings",

@@ -25,6 +25,7 @@ import functools
 import ipaddress
 import os
 import re
+import uuid
 import warnings
 import weakref
 from collections.abc import Callable, Iterable, Sequence
@@ -32,16 +33,23 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import chromadb
+import numpy as np
 from chromadb.errors import NotFoundError
 from langchain_chroma import Chroma
+from langchain_chroma.vectorstores import maximal_marginal_relevance
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
+from langchain_core.runnables.config import run_in_executor
 
 from amplify_agents.demonstrations import Demonstration
 from amplify_agents.errors import StoreConnectionError, StoreError
+from amplify_agents.limits import DEFAULT_LIMITS, TextLimits
+from amplify_agents.stores.adopt import CollectionMapping, demonstrations_from_records
+from amplify_agents.stores.aio import AsyncServerCollection
 from amplify_agents.stores.connection import ServerSettings, call_with_retries, connect
 from amplify_agents.stores.embeddings import LazyEmbeddings, embedding_model_name
 from amplify_agents.stores.jsonl import read_jsonl, write_jsonl
+from amplify_agents.stores.retriever import DemonstrationRetriever, SearchType
 from amplify_agents.stores.schema import (
     EMBEDDING_MODEL_KEY,
     SCHEMA_KEY,
@@ -162,6 +170,9 @@ class RationaleStore:
             raise ValueError("read_only=True needs persist_directory (a server store is read where it is).")
         self._read_only = read_only
         self._server = server if server is not None else _server_of(client)
+        # Async reads go through chromadb's AsyncHttpClient when this store made the connection
+        # itself (a caller's own client may carry headers the settings do not know).
+        self._async = AsyncServerCollection(server, self._name) if server is not None else None
         readable = self.directory.expanduser() if read_only and self.directory else None
         self._copy: Path | None = copy_for_reading(readable) if readable is not None else None
         try:
@@ -220,6 +231,22 @@ class RationaleStore:
         return cls(name, persist_directory=directory, embeddings=embeddings, read_only=read_only)
 
     @classmethod
+    def in_memory(cls, name: str | None = None, embeddings: Embeddings | None = None) -> RationaleStore:
+        """A store in an in-memory (ephemeral) Chroma: nothing is written to disk.
+
+        Chroma shares one in-memory database among the clients of a process, so without a
+        ``name`` the store gets a fresh one (``amplify-mem-<random>``) and its collection is
+        deleted when the store is closed or garbage-collected. A named in-memory store lives
+        until the process ends and is shared by every in-memory store of that name.
+        """
+        owned = name is None
+        store = cls(name or f"amplify-mem-{uuid.uuid4().hex[:12]}", embeddings=embeddings)
+        if owned:
+            store._closer.detach()
+            store._closer = weakref.finalize(store, _close, store._client, None, store._name)
+        return store
+
+    @classmethod
     def server(
         cls,
         name: str,
@@ -272,7 +299,10 @@ class RationaleStore:
         if records:
             raise StoreError(
                 f"{where} already holds {records} record(s) not written by amplify-agents (its metadata "
-                f"has no {SCHEMA_KEY!r}). Choose another store name."
+                f"has no {SCHEMA_KEY!r}; e.g. made by LangChain's Chroma). To use them, open a store under "
+                f"another name on the same Chroma and import them, leaving this collection as it is: "
+                f"store.import_collection({self._name!r}, answer_key='<metadata key of the answer>'); "
+                "or choose another store name."
             )
         # An empty collection made elsewhere: adopt it. modify() replaces the whole metadata and
         # refuses "hnsw:" keys (the distance space cannot change), so those are left out.
@@ -439,6 +469,65 @@ class RationaleStore:
         self.add(demos)
         return len(demos)
 
+    def import_collection(
+        self,
+        source: str | Chroma | Any,
+        *,
+        answer_key: str = "answer",
+        rationale_key: str | None = "rationale",
+        input_key: str | None = None,
+        task: str = "default",
+        limits: TextLimits = DEFAULT_LIMITS,
+    ) -> int:
+        """Add the records of a plain LangChain/Chroma collection as demonstrations; return how many.
+
+        For a collection made by ``langchain_chroma.Chroma`` (``from_texts``/``add_texts``, or
+        LangChain's example selectors), which this library will not open as a store: each
+        record's document (or its ``input_key`` metadata) becomes the input, its ``answer_key``
+        metadata the label and its ``rationale_key`` metadata, when present, the rationale
+        (else it is a plain demonstration, ``explainer="none"``); its other scalar metadata
+        is kept under ``extra["fields"]``, so the selector returns those keys too.
+
+        The source is only read (re-embedded with this store's embeddings, so it may have
+        used others). Ids derive from the content: importing again replaces, never duplicates.
+
+        Args:
+            source: the collection's name on this store's Chroma client, a LangChain
+                ``Chroma`` or a ``chromadb`` collection.
+
+        Raises:
+            StoreError: the source does not exist, or a record has no input or answer (nothing
+                is written then).
+        """
+        self._check_writable("import a collection")
+        collection = self._source_collection(source)
+        name = str(collection.name)
+        if name == self._name:
+            raise StoreError(f"Cannot import the store {name!r} into itself: open a store under another name.")
+        rows: builtins.list[tuple[str, str | None, Any]] = []
+        step = self._batch_size()
+        total = self._call("read the collection", collection.count)
+        for offset in range(0, total, step):
+            result = self._call(
+                "read the collection",
+                lambda offset=offset: collection.get(limit=step, offset=offset, include=["documents", "metadatas"]),
+            )
+            rows.extend(_rows(result))
+        mapping = CollectionMapping(answer_key=answer_key, rationale_key=rationale_key, input_key=input_key, task=task)
+        demos = demonstrations_from_records(rows, mapping, source=name, limits=limits)
+        self.add(demos)
+        return len(demos)
+
+    def _source_collection(self, source: str | Chroma | Any) -> Any:
+        if isinstance(source, Chroma):
+            return source._collection
+        if not isinstance(source, str):
+            return source  # a chromadb Collection
+        try:
+            return self._call("read the collection", lambda: self._client.get_collection(source))
+        except NotFoundError as exc:
+            raise StoreError(f"No Chroma collection named {source!r} to import on this store's client.") from exc
+
     # -- reading ---------------------------------------------------------------------------
 
     def get(self, demo_id: str) -> Demonstration | None:
@@ -587,6 +676,67 @@ class RationaleStore:
         )
         return self._demonstrations_of(docs)
 
+    async def asearch(
+        self, query: str, k: int = 4, where: Where | None = None
+    ) -> builtins.list[tuple[Demonstration, float]]:
+        """:meth:`search`, awaited: through Chroma's async HTTP client on a server store
+        (:meth:`server`), else the sync search in LangChain's executor."""
+        _check_k(k)
+        if self._async is None:
+            return await run_in_executor(None, self.search, query, k, where)
+        vector = await self._aembed_query(query)
+        result = await self._async.query(vector, k, where, ["documents", "metadatas", "distances"])
+        distances = dict(zip(result["ids"][0], result["distances"][0], strict=True))
+        demos = self._demonstrations(_first_query(result))
+        return [(demo, self._to_similarity(distances[demo.demo_id])) for demo in demos]
+
+    async def ammr(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        where: Where | None = None,
+    ) -> builtins.list[Demonstration]:
+        """:meth:`mmr`, awaited (the async client on a server store, else LangChain's executor)."""
+        _check_k(k)
+        if not 0.0 <= lambda_mult <= 1.0:
+            raise ValueError(f"lambda_mult must be between 0 and 1, got {lambda_mult}.")
+        if self._async is None:
+            return await run_in_executor(None, self.mmr, query, k, fetch_k, lambda_mult, where)
+        vector = await self._aembed_query(query)
+        include = ["documents", "metadatas", "distances", "embeddings"]
+        result = await self._async.query(vector, max(fetch_k, k), where, include)
+        if not result["ids"][0]:
+            return []
+        # The same picking as langchain-chroma's sync MMR, so both return the same demonstrations.
+        picked = maximal_marginal_relevance(
+            np.array(vector, dtype=np.float32), result["embeddings"][0], k=k, lambda_mult=lambda_mult
+        )
+        rows = _first_query(result)
+        keep = {"ids", "documents", "metadatas"}
+        chosen = {key: [v for i, v in enumerate(rows[key]) if i in picked] for key in keep}
+        return self._demonstrations(chosen)
+
+    def as_retriever(
+        self,
+        *,
+        k: int = 4,
+        where: Where | None = None,
+        search_type: SearchType = "similarity",
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        **kwargs: Any,
+    ) -> DemonstrationRetriever:
+        """This store as a LangChain retriever of demonstrations (one ``Document`` each).
+
+        ``kwargs`` go to the retriever (e.g. ``tags=[...]``, ``metadata={...}`` for traces).
+        See :class:`~amplify_agents.stores.retriever.DemonstrationRetriever`.
+        """
+        return DemonstrationRetriever(
+            store=self, k=k, where=where, search_type=search_type, fetch_k=fetch_k, lambda_mult=lambda_mult, **kwargs
+        )
+
     # -- helpers -----------------------------------------------------------------------------
 
     def _call(self, what: str, call: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
@@ -611,6 +761,11 @@ class RationaleStore:
 
     def _embed_query(self, text: str) -> builtins.list[float]:
         vector = self._embeddings.embed_query(text)
+        self._check_dimension(len(vector))
+        return vector
+
+    async def _aembed_query(self, text: str) -> builtins.list[float]:
+        vector = await self._embeddings.aembed_query(text)
         self._check_dimension(len(vector))
         return vector
 
@@ -669,6 +824,11 @@ def _rows(result: Any) -> builtins.list[tuple[str, str | None, Any]]:
     return list(zip(result["ids"], documents, metadatas, strict=True))
 
 
+def _first_query(result: Any) -> dict[str, Any]:
+    """A Chroma ``query`` result (one list per query embedding) as a ``get``-shaped result."""
+    return {key: result[key][0] for key in ("ids", "documents", "metadatas") if result.get(key) is not None}
+
+
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}.")
@@ -685,8 +845,13 @@ def _server_of(client: chromadb.ClientAPI | None) -> ServerSettings | None:
     return ServerSettings(host=str(settings.chroma_server_host), port=port, retries=0)
 
 
-def _close(client: chromadb.ClientAPI, copy: Path | None) -> None:
-    # Called once, by close() or when the store is collected.
+def _close(client: chromadb.ClientAPI, copy: Path | None, drop: str | None = None) -> None:
+    # Called once, by close() or when the store is collected; ``drop``: an owned in-memory collection.
+    if drop is not None:
+        try:
+            client.delete_collection(drop)
+        except Exception:  # already gone, or Chroma shut down at exit: nothing left to free
+            pass
     close = getattr(client, "close", None)
     if callable(close) and copy is not None:
         try:

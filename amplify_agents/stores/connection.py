@@ -12,10 +12,11 @@ delete or metadata replacement, so a retried call cannot apply twice.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -24,7 +25,7 @@ import httpx
 
 from amplify_agents.errors import StoreConnectionError, StoreError
 
-__all__ = ["ServerSettings", "call_with_retries", "connect"]
+__all__ = ["ServerSettings", "acall_with_retries", "aconnect", "call_with_retries", "connect"]
 
 T = TypeVar("T")
 logger = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _pause(attempt: int) -> float:
 
 
 def _failure_message(settings: ServerSettings, what: str, exc: BaseException, attempts: int, waited: float) -> str:
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
         problem = f"did not answer {what} within {settings.timeout_s:g} s"
         fix = (
             "Check that the server is running and not paused or overloaded, or wait longer with "
@@ -135,6 +136,51 @@ def call_with_retries(settings: ServerSettings, what: str, call: Callable[[], T]
             logger.info("Chroma server %s: %s failed (%s), retrying", settings.address, what, type(exc).__name__)
             time.sleep(_pause(attempt))
     raise AssertionError("unreachable")  # the loop returns or raises
+
+
+async def acall_with_retries(settings: ServerSettings, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    """The async :func:`call_with_retries`: each attempt waits at most ``settings.timeout_s``.
+
+    chromadb's async client also builds its ``httpx.AsyncClient`` with ``timeout=None``
+    (one per event loop, created on demand), so the wait is bounded here around each call.
+
+    Raises:
+        StoreConnectionError: every attempt failed to reach the server or timed out.
+    """
+    started = time.monotonic()
+    for attempt in range(settings.retries + 1):
+        try:
+            return await asyncio.wait_for(call(), timeout=settings.timeout_s)
+        except (httpx.TransportError, TimeoutError) as exc:
+            if attempt == settings.retries:
+                waited = time.monotonic() - started
+                raise StoreConnectionError(_failure_message(settings, what, exc, attempt + 1, waited)) from exc
+            logger.info("Chroma server %s: %s failed (%s), retrying", settings.address, what, type(exc).__name__)
+            await asyncio.sleep(_pause(attempt))
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
+async def aconnect(settings: ServerSettings) -> chromadb.api.AsyncClientAPI:
+    """A Chroma async HTTP client (``chromadb.AsyncHttpClient``) for the current event loop.
+
+    Raises:
+        StoreConnectionError: the server does not answer in time, or refuses the client.
+        StoreError: the auth token variable is unset.
+    """
+    headers = settings.request_headers()
+
+    async def create() -> chromadb.api.AsyncClientAPI:
+        return await chromadb.AsyncHttpClient(host=settings.host, port=settings.port, ssl=settings.ssl, headers=headers)
+
+    try:
+        return await acall_with_retries(settings, "an async connection", create)
+    except StoreConnectionError:
+        raise
+    except Exception as exc:  # chromadb raises ValueError wrapping httpx errors, or auth errors
+        raise StoreConnectionError(
+            f"Could not connect an async client to the Chroma server at {settings.address} ({exc}). Check the "
+            "host, the port and any auth header."
+        ) from exc
 
 
 def connect(settings: ServerSettings) -> chromadb.ClientAPI:

@@ -45,14 +45,14 @@ def queries(bigbench_dir) -> list[str]:
 
 
 def completions_model(server: LlamaServer, **kwargs: Any) -> OpenAI:
-    # max_tokens=4: enough to spell either label; a reply that stops inside one (" impl") leaves
-    # that label's probability unread (reported in outside_top_k).
+    # max_tokens=2: enough to spell either label (" plausible", " impl" + "ausible"); a reply that
+    # stops inside one (" impl") leaves that label's probability unread (reported in outside_top_k).
     return OpenAI(
         base_url=server.base_url,
         api_key="not-needed",
         model=server.model,
         temperature=0,
-        max_tokens=4,
+        max_tokens=2,
         max_retries=0,
         timeout=120,
         **kwargs,

@@ -103,6 +103,7 @@ _EXPORTS: dict[str, str] = {
     # chains
     "AmplifyResult": "amplify_agents.chains",
     "ChatReply": "amplify_agents.chains",
+    "chain_input_schema": "amplify_agents.chains.amplify",
     "sqlite_checkpointer": "amplify_agents.chains",
     "create_amplify_chain": "amplify_agents.chains",
     "create_amplify_chatbot": "amplify_agents.chains",

@@ -238,10 +238,9 @@ class AmplifyExampleSelector(BaseExampleSelector):
     Args:
         store: where the demonstrations live.
         k: how many demonstrations to return.
-        input_key: the prompt variable holding the query.
-        input_keys: several prompt variables making the query, joined as LangChain's
-            selectors join them (values in key order, space-separated); give this or
-            ``input_key``.
+        input_key: the prompt variable holding the query, or several (LangChain's
+            ``input_keys``), joined as LangChain's selectors join them (values in key order,
+            space-separated).
         keys: names of the input/rationale/answer keys of the returned dicts.
         task / explainer / strategy: keep only demonstrations with these metadata values.
         where: any other Chroma metadata filter (combined with the above by ``$and``).
@@ -251,10 +250,13 @@ class AmplifyExampleSelector(BaseExampleSelector):
         frame: how the prompt is laid out when the budget has no layout of the user's.
         explainer / template: used by :meth:`add_example` to write a missing rationale (the
             template defaults to the explainer family's own, as in the builder).
+
+    Attributes:
         plain_demos: an added example without a rationale (and no explainer to write one)
-            becomes a plain input-output demonstration (``explainer="none"``) instead of an error.
-        filter_explainer: keep only the explainer's demonstrations (default); False uses
-            ``explainer`` only to write rationales.
+            becomes a plain input-output demonstration (``explainer="none"``) instead of an
+            error; False by default, True for :meth:`from_examples`.
+        budget: assignable after construction, e.g. a budget measuring the user's
+            ``FewShotPromptTemplate`` that holds this selector.
 
     Candidates are fetched through :meth:`retriever` (a LangChain retriever, so selections
     are traced as retrievals), then balanced, de-duplicated and fitted to the budget.
@@ -270,8 +272,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         store: RationaleStore,
         *,
         k: int = 4,
-        input_key: str = "input",
-        input_keys: Sequence[str] | None = None,
+        input_key: str | Sequence[str] = "input",
         keys: DemoKeys = DemoKeys(),
         task: str | None = None,
         explainer: Explainer | str | None = None,
@@ -281,33 +282,30 @@ class AmplifyExampleSelector(BaseExampleSelector):
         budget: TokenBudget | None = None,
         frame: Frame = Frame(),
         template: str | RationaleTemplate | None = None,
-        plain_demos: bool = False,
-        filter_explainer: bool = True,
     ) -> None:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}.")
-        if input_keys is not None:
-            if not input_keys or isinstance(input_keys, str):
-                raise ValueError(f"input_keys must be a non-empty list of key names, got {input_keys!r}.")
-            if input_key != "input" and input_key != input_keys[0]:
-                raise ValueError("Give either input_key= or input_keys=, not both.")
+        self.input_keys: tuple[str, ...] = (input_key,) if isinstance(input_key, str) else tuple(input_key)
+        if not self.input_keys:
+            raise ValueError("input_key must name at least one prompt variable.")
         self.store = store
         self.k = k
-        self.input_keys: tuple[str, ...] = tuple(input_keys) if input_keys is not None else (input_key,)
         self.input_key = self.input_keys[0]
         self.keys = keys
-        self.explainer = explainer if isinstance(explainer, Explainer) else None
         explainer_name = explainer.name if isinstance(explainer, Explainer) else explainer
-        self.where = _combine_filters(
-            where, task=task, explainer=explainer_name if filter_explainer else None, strategy=strategy
-        )
+        self.where = _combine_filters(where, task=task, explainer=explainer_name, strategy=strategy)
         self.task = task
         self.retrieval = retrieval
         self.fetch_k = retrieval.fetch_k or 4 * k
         self.budget = budget
         self.frame = frame
-        self.template = template_for(self.explainer, template)
-        self.plain_demos = plain_demos
+        self.plain_demos = False
+        self._set_writer(explainer if isinstance(explainer, Explainer) else None, template)
+
+    def _set_writer(self, explainer: Explainer | None, template: str | RationaleTemplate | None) -> None:
+        """The explainer (and its template) that write missing rationales in :meth:`add_examples`."""
+        self.explainer = explainer
+        self.template = template_for(explainer, template)
 
     # ------------------------------------------------------------ constructors
     @classmethod
@@ -330,6 +328,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         persist_directory: str | None = None,
         task: str = "default",
         explainer: Explainer | None = None,
+        plain_demos: bool = True,
         **kwargs: Any,
     ) -> AmplifyExampleSelector:
         """A selector over ``examples``, as ``SemanticSimilarityExampleSelector.from_examples``.
@@ -340,7 +339,8 @@ class AmplifyExampleSelector(BaseExampleSelector):
         ``answer_key``/``rationale_key``. Selected examples come back under the same keys
         (with ``demo_id``), so the user's own ``example_prompt`` formats them. An example
         without a rationale is a plain input-output demonstration (``explainer="none"``)
-        unless ``explainer`` writes one.
+        unless ``explainer`` writes one (it does not filter the selection here), or an error
+        with ``plain_demos=False``.
 
         The store is an in-memory Chroma (nothing on disk) unless ``persist_directory``
         (a store ``store_name``, default ``"amplify-examples"``, in that directory) or an open
@@ -354,7 +354,6 @@ class AmplifyExampleSelector(BaseExampleSelector):
         rows = [dict(e) for e in examples]
         query_keys, inferred = infer_example_keys(rows, input_keys, answer_key=answer_key, rationale_key=rationale_key)
         kwargs.setdefault("keys", inferred)
-        kwargs.setdefault("plain_demos", True)
         if store is not None and (store_name is not None or persist_directory is not None):
             raise ValueError("Give store= or store_name=/persist_directory=, not both.")
         if store is None:
@@ -366,9 +365,10 @@ class AmplifyExampleSelector(BaseExampleSelector):
         else:
             owned = False
         try:
-            selector = cls(
-                store, k=k, input_keys=query_keys, task=task, explainer=explainer, filter_explainer=False, **kwargs
-            )
+            selector = cls(store, k=k, input_key=query_keys, task=task, **kwargs)
+            # The explainer writes missing rationales without filtering: the store holds just these.
+            selector._set_writer(explainer, kwargs.get("template"))
+            selector.plain_demos = plain_demos
             selector.add_examples(rows)
         except BaseException:
             if owned:

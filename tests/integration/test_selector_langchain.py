@@ -112,6 +112,13 @@ def test_from_examples_infers_or_is_told_the_keys(embeddings) -> None:
     )
     (top,) = selector.select_examples({"q": QUERY["question"]})
     assert top["q"] == EXAMPLES[0]["question"] and top["a"] == "yes" and top["why"] == EXAMPLES[0]["rationale"]
+    # Several input keys: embedded and queried joined, as LangChain does; each comes back as given.
+    two = [{"context": "football", "question": e["question"], "answer": e["answer"]} for e in EXAMPLES]
+    both = AmplifyExampleSelector.from_examples(
+        two, embeddings, k=1, input_keys=["context", "question"], retrieval=_plain()
+    )
+    (top,) = both.select_examples({"context": "football", "question": QUERY["question"]})
+    assert (top["context"], top["question"], top["answer"]) == ("football", EXAMPLES[0]["question"], "yes")
     # The old keyword usage still works.
     old = AmplifyExampleSelector.from_examples(
         [{"input": e["question"], "answer": e["answer"], "rationale": "r"} for e in EXAMPLES],

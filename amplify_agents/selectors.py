@@ -173,10 +173,6 @@ class TokenBudget:
         )
         return cls(max_tokens, lambda text: len(tokenizer(text)["input_ids"]), layout)
 
-    def measure(self, text: str) -> int:
-        """The tokens of ``text``."""
-        return self.count(text)
-
 
 def infer_example_keys(
     examples: Sequence[Mapping[str, Any]],

@@ -520,7 +520,7 @@ class RationaleStore:
 
     def _source_collection(self, source: str | Chroma | Any) -> Any:
         if isinstance(source, Chroma):
-            return source._collection
+            return source._collection  # langchain-chroma's handle on the chromadb collection
         if not isinstance(source, str):
             return source  # a chromadb Collection
         try:

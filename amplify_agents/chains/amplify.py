@@ -501,13 +501,11 @@ def create_amplify_chain(
             shorthand for ``style=PromptStyle(frame=frame)``.
         local: the local model: a :class:`LoadedModel` (base models use the text form) or any
             LangChain LLM / chat model.
-        hosted: the hosted model: an :class:`~amplify_agents.answering.Endpoint` (completions: labels
-            scored from its log-probabilities; chat: a ``ChatOpenAI``), a ``ChatOpenAI`` (chat form),
-            an ``OpenAI`` (text form) or any LangChain model, with ``max_retries=0``: retries happen
-            here. With a label space, ``ChatOpenAI`` and ``OpenAI`` are asked for top log-probabilities
-            (their own ``top_logprobs`` / ``logprobs``, else 20) and ``label_probs`` is read off the
-            reply by the answering path's reader; labels outside the returned top-k are in
-            ``outside_top_k``. An ``OpenAI`` model needs ``max_tokens`` enough to spell the labels.
+        hosted: the hosted model (``max_retries=0``: retries happen here): an
+            :class:`~amplify_agents.answering.Endpoint`, a ``ChatOpenAI`` (chat form), an ``OpenAI``
+            (text form; ``max_tokens`` enough to spell the labels) or any LangChain model. With a
+            label space, ``label_probs`` is read off the reply's top log-probabilities (labels
+            outside them in ``outside_top_k``).
         style: the prompt layout, as the answering path takes it (:class:`~amplify_agents.prompts.PromptStyle`:
             frame, demo keys, (x, r, y) or (x, y, r), ``generate_rationale``, the chat form's
             ``answer_prefix`` and ``system_message``, the RAG context's layout). Default keys: the selector's.
@@ -525,11 +523,10 @@ def create_amplify_chain(
         input_key: the key of the query in a dict input (a Python identifier, not ``"labels"``).
 
     Returns:
-        A runnable taking a query string or ``{input_key: query, "labels"?: [...]}`` and returning
-        an :class:`AmplifyResult`, an ``AIMessage`` whose content is the answer text: ``chain |
-        StrOutputParser()`` gives that text. Its input schema (:func:`chain_input_schema`) and
-        output schema (``AmplifyResult``) are declared, so ``chain.as_tool()`` needs no
-        ``arg_types``. ``stream`` yields the result as one chunk.
+        A runnable from a query string or ``{input_key: query, "labels"?: [...]}`` to an
+        :class:`AmplifyResult` (an ``AIMessage`` whose content is the answer text), with typed
+        input (:func:`chain_input_schema`) and output schemas: ``chain | StrOutputParser()`` and
+        ``chain.as_tool()`` work as they do for a chat model.
 
     Example:
         .. code-block:: python
@@ -544,7 +541,6 @@ def create_amplify_chain(
             )
             result = chain.invoke("Joao Moutinho caught the screen pass in the NFC championship.")
             hosted = chain.with_config(configurable={"llm": "hosted"}).invoke(query)
-            answer_text = (chain | StrOutputParser()).invoke(query)
     """
     style = chain_style(selector, frame, style)
     local_model = None

@@ -511,9 +511,8 @@ def create_amplify_chain(
             ``answer_prefix`` and ``system_message``, the RAG context's layout). Default keys: the selector's.
         routing: the default route, the hosted model's retries and the fallback to the local
             route (:class:`~amplify_agents.chains.routing.RouteSettings`).
-        local_mode: for a :class:`LoadedModel`: ``"score"`` (default) scores each label and
-            gives ``label_probs``; ``"generate"`` generates greedily through
-            ``HuggingFacePipeline`` (``max_new_tokens``) and parses the text.
+        local_mode: for a :class:`LoadedModel`: ``"score"`` (default) scores each label (``label_probs``);
+            ``"generate"`` generates greedily (``HuggingFacePipeline``) and parses the text.
         calibration: local ``"score"`` mode: ``"contextual"`` divides out the label distribution
             the same prompt gives content-free queries (Zhao et al., 2021), ``"pmi"`` the labels'
             after the bare answer prefix (see :mod:`amplify_agents.models.calibration`);
@@ -550,8 +549,8 @@ def create_amplify_chain(
             mode=local_mode,
             labels=labels,
             frame=style.frame,
-            max_new_tokens=max_new_tokens,
             calibration=calibration,
+            max_new_tokens=max_new_tokens,
         )
     input_type = chain_input_schema(input_key)
     router = _routes(local_model, hosted, labels, style, routing)

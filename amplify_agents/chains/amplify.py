@@ -513,10 +513,8 @@ def create_amplify_chain(
             route (:class:`~amplify_agents.chains.routing.RouteSettings`).
         local_mode: for a :class:`LoadedModel`: ``"score"`` (default) scores each label (``label_probs``);
             ``"generate"`` generates greedily (``HuggingFacePipeline``) and parses the text.
-        calibration: local ``"score"`` mode: ``"contextual"`` divides out the label distribution
-            the same prompt gives content-free queries (Zhao et al., 2021), ``"pmi"`` the labels'
-            after the bare answer prefix (see :mod:`amplify_agents.models.calibration`);
-            ``result.label_probs`` are calibrated, the generation info keeps the raw ones.
+        calibration: local ``"score"`` mode: ``"contextual"`` or ``"pmi"`` divide out a label prior
+            (:mod:`amplify_agents.models.calibration`); the generation info keeps the raw probabilities.
         max_new_tokens: generation length of the local ``"generate"`` mode.
         retriever: documents to show as context (see :mod:`amplify_agents.chains.rag`).
         input_key: the key of the query in a dict input (a Python identifier, not ``"labels"``).
@@ -538,7 +536,6 @@ def create_amplify_chain(
                 hosted=ChatOpenAI(base_url=url, api_key=key, model=name, max_retries=0),
                 routing=RouteSettings(hosted_attempts=2),
             )
-            result = chain.invoke("Joao Moutinho caught the screen pass in the NFC championship.")
             hosted = chain.with_config(configurable={"llm": "hosted"}).invoke(query)
     """
     style = chain_style(selector, frame, style)

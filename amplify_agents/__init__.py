@@ -100,6 +100,12 @@ _EXPORTS: dict[str, str] = {
     # agents (LangChain 1.x create_agent)
     "AmplifyMiddleware": "amplify_agents.agents",
     "AmplifyMiddlewareSettings": "amplify_agents.agents",
+    # stores as LangChain retrievers, LangChain-shaped selectors
+    "DemonstrationRetriever": "amplify_agents.stores",
+    "demonstration_to_document": "amplify_agents.stores",
+    "document_to_demonstration": "amplify_agents.stores",
+    "infer_example_keys": "amplify_agents.selectors",
+    "prompt_layout": "amplify_agents.selectors",
     # chains
     "AmplifyResult": "amplify_agents.chains",
     "ChatReply": "amplify_agents.chains",

@@ -56,6 +56,13 @@ MARKERS: dict[str, list[str]] = {
         "[ai] ",
         "review queue: 1 pending",
     ],
+    "06_from_examples.py": [
+        "=== your prompt, your keys ===",
+        "tokens with max_tokens=80: ",
+        "retrieved: '",
+        "aselect_examples: ['",
+        "imported from LangChain's collection: 5",
+    ],
 }
 EXTRA_ARGS = {"04_rag.py": ["--show-prompt"]}
 

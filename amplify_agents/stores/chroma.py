@@ -664,9 +664,7 @@ class RationaleStore:
         similarity, ``0`` maximum diversity. As in langchain-chroma, the picked demonstrations
         are returned in order of similarity to the query, not in the order they were picked.
         """
-        _check_k(k)
-        if not 0.0 <= lambda_mult <= 1.0:
-            raise ValueError(f"lambda_mult must be between 0 and 1, got {lambda_mult}.")
+        _check_mmr(k, lambda_mult)
         vector = self._embed_query(query)
         docs = self._call(
             "search demonstrations",
@@ -699,9 +697,7 @@ class RationaleStore:
         where: Where | None = None,
     ) -> builtins.list[Demonstration]:
         """:meth:`mmr`, awaited (the async client on a server store, else LangChain's executor)."""
-        _check_k(k)
-        if not 0.0 <= lambda_mult <= 1.0:
-            raise ValueError(f"lambda_mult must be between 0 and 1, got {lambda_mult}.")
+        _check_mmr(k, lambda_mult)
         if self._async is None:
             return await run_in_executor(None, self.mmr, query, k, fetch_k, lambda_mult, where)
         vector = await self._aembed_query(query)
@@ -827,6 +823,12 @@ def _rows(result: Any) -> builtins.list[tuple[str, str | None, Any]]:
 def _first_query(result: Any) -> dict[str, Any]:
     """A Chroma ``query`` result (one list per query embedding) as a ``get``-shaped result."""
     return {key: result[key][0] for key in ("ids", "documents", "metadatas") if result.get(key) is not None}
+
+
+def _check_mmr(k: int, lambda_mult: float) -> None:
+    _check_k(k)
+    if not 0.0 <= lambda_mult <= 1.0:
+        raise ValueError(f"lambda_mult must be between 0 and 1, got {lambda_mult}.")
 
 
 def _check_k(k: int) -> None:

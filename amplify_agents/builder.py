@@ -23,6 +23,7 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.demonstrations import Demonstration
 from amplify_agents.errors import AmplifyError, InputTooLongError
 from amplify_agents.explainers.base import Explainer, Explanation
@@ -68,8 +69,8 @@ class BuildConfig:
         min_df: words in at least this fraction of the corpus's inputs are down-weighted.
     """
 
-    strategy: Strategy | str = "error"
-    n: int = 8
+    strategy: Strategy | str = DEFAULTS.strategy
+    n: int = DEFAULTS.demonstrations
     seed: int = 0
     balanced: bool = True
     template: str | RationaleTemplate | None = None

@@ -29,6 +29,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.example_selectors import BaseExampleSelector
 from langchain_core.prompts import FewShotPromptTemplate, PromptTemplate
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.demonstrations import DemoKeys, Demonstration
 from amplify_agents.errors import LabelError
 from amplify_agents.explainers.base import Explainer
@@ -267,7 +268,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         self,
         store: RationaleStore,
         *,
-        k: int = 4,
+        k: int = DEFAULTS.shots,
         input_key: str | Sequence[str] = "input",
         keys: DemoKeys = DemoKeys(),
         task: str | None = None,
@@ -315,7 +316,7 @@ class AmplifyExampleSelector(BaseExampleSelector):
         examples: Iterable[Mapping[str, Any]],
         embeddings: Embeddings | None = None,
         *,
-        k: int = 4,
+        k: int = DEFAULTS.shots,
         input_keys: Sequence[str] | None = None,
         answer_key: str | None = None,
         rationale_key: str | None = None,

@@ -28,6 +28,7 @@ import sys
 import time
 from pathlib import Path
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.eval import DEFAULT_METHODS, EvalConfig, run_eval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--evaluate-on", choices=("test", "validation"), default="test")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--test-size", type=int, default=100)
-    p.add_argument("--n-shot", type=int, default=8)
-    p.add_argument("--k", type=int, default=5, help="keywords per rationale")
+    p.add_argument("--n-shot", type=int, default=DEFAULTS.shots)
+    p.add_argument("--k", type=int, default=DEFAULTS.keywords, help="keywords per rationale")
     p.add_argument("--demo-setting", choices=("fixed", "retrieved"), default="fixed")
     p.add_argument("--pool-size", type=int, default=None, help="cap on the demo pool (default: all)")
     p.add_argument("--proxy", choices=("classifier", "causal_lm"), default="classifier")

@@ -34,11 +34,12 @@ def load(root: Path) -> dict[str, EvalResults]:
     return found
 
 
-def overview(results: dict[str, EvalResults]) -> str:
+def overview(results: dict[str, EvalResults], reference: str = "io") -> str:
+    """The cross-task table, each method against ``reference`` (exact McNemar, pooled over seeds)."""
     tasks = list(results)
     summaries = {t: {row["method"]: row for row in r.summary()} for t, r in results.items()}
     methods = list(dict.fromkeys(m for r in results.values() for m in r.methods))
-    head = ["method", *tasks, "tasks above io (p < 0.05) / below"]
+    head = ["method", *tasks, f"tasks above {reference} (p < 0.05) / below"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for method in methods:
         cells, above, below = [method], 0, 0
@@ -50,8 +51,9 @@ def overview(results: dict[str, EvalResults]) -> str:
             cell = f"{_pct(row['balanced_accuracy_mean'])} ± {_pct(row['balanced_accuracy_std'])}"
             if row["n_seeds"] < len(results[task].config.seeds):
                 cell += f" [{row['n_seeds']} seed{'s' if row['n_seeds'] > 1 else ''}]"
-            if "p_vs_reference" in row and method != row.get("reference"):
-                diff, p = row["diff_vs_reference"], row["p_vs_reference"]
+            if method != reference and reference in summaries[task]:
+                test = results[task].compare(method, reference)
+                diff, p = test.diff, test.p_value
                 cell += f" ({100 * diff:+.1f}, p={p:.2g})"
                 above += p < 0.05 and diff > 0
                 below += p < 0.05 and diff < 0
@@ -63,9 +65,9 @@ def overview(results: dict[str, EvalResults]) -> str:
     note = (
         f"\nBalanced accuracy in % (chance = 50 on these two-label tasks), mean ± std over "
         f"{'/'.join(map(str, seeds))} seeds ([n seeds] where a method has fewer); in brackets the "
-        f"accuracy difference to io in points and the exact McNemar p-value on the same test items "
+        f"accuracy difference to {reference} in points and the exact McNemar p-value on the same test items "
         f"pooled over seeds ({'/'.join(map(str, n_items))} test items per seed). The last column "
-        f"counts the tasks where the method is significantly above / below io."
+        f"counts the tasks where the method is significantly above / below {reference}."
     )
     return "\n".join(lines) + "\n" + note
 
@@ -107,12 +109,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, default=ROOT)
     parser.add_argument("--no-plot", action="store_true")
+    parser.add_argument("--against", default="io", help="the method every other is compared with (default: io)")
     args = parser.parse_args()
     results = load(args.root)
     if not results:
         raise SystemExit(f"No results.json under {args.root}/*/: run benchmarks/run_eval.py first.")
     print("## Overview\n")
-    print(overview(results))
+    print(overview(results, args.against))
     for task, res in results.items():
         print(f"\n## {task}\n")
         print(res.table())

@@ -36,6 +36,7 @@ from amplify_agents.cli.options import (
     template_option,
 )
 from amplify_agents.cli.report import build_report_table
+from amplify_agents.defaults import DEFAULTS
 
 if TYPE_CHECKING:
     from amplify_agents.answering import AnswerBackend
@@ -55,9 +56,11 @@ class BuildOptions(OptionGroup):
     strategy: Annotated[
         Strategy,
         choice(Strategy, "strategy", help="Selection strategy: error, success, h-mcs, l-mcs, f-exp or random."),
-    ] = Strategy.error
-    n: Annotated[int, typer.Option(min=1, help="Demonstrations to end up with (stored ones count).")] = 8
-    k: Annotated[int, typer.Option(min=1, help="Keywords per rationale.")] = 4
+    ] = Strategy(DEFAULTS.strategy)
+    n: Annotated[int, typer.Option(min=1, help="Demonstrations to end up with (stored ones count).")] = (
+        DEFAULTS.demonstrations
+    )
+    k: Annotated[int, typer.Option(min=1, help="Keywords per rationale.")] = DEFAULTS.keywords
     seed: Annotated[int, typer.Option(help="Seeds the split, the selection and the proxy.")] = 0
     predictor: Annotated[
         Predictor,

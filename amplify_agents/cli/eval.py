@@ -20,6 +20,7 @@ from amplify_agents.cli.options import (
     choice,
 )
 from amplify_agents.cli.report import eval_table
+from amplify_agents.defaults import DEFAULTS
 
 if TYPE_CHECKING:
     from amplify_agents.eval import EvalConfig
@@ -56,8 +57,8 @@ class MethodOptions(OptionGroup):
     seed: Annotated[list[int], typer.Option("--seed", "-s", help="Seed (repeat the option for several).")] = field(
         default_factory=lambda: [0]
     )
-    n_shot: Annotated[int, typer.Option(min=0, help="Demonstrations per prompt.")] = 8
-    k: Annotated[int, typer.Option(min=1, help="Keywords per rationale.")] = 5
+    n_shot: Annotated[int, typer.Option(min=0, help="Demonstrations per prompt.")] = DEFAULTS.shots
+    k: Annotated[int, typer.Option(min=1, help="Keywords per rationale.")] = DEFAULTS.keywords
     demo_setting: Annotated[
         DemoSetting,
         choice(

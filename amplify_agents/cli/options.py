@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 import typer
 
 from amplify_agents.cli.common import DEFAULT_MODEL, open_store
+from amplify_agents.defaults import DEFAULTS
 
 if TYPE_CHECKING:
     from amplify_agents.answering import Target
@@ -179,7 +180,7 @@ def _template_ids() -> list[str]:
     return sorted(TEMPLATES)
 
 
-DEFAULT_EXPLAINER = "grad_x_input"
+DEFAULT_EXPLAINER = DEFAULTS.explainer
 """The explainer of ``build`` and ``improve`` unless ``--explainer`` names another."""
 
 

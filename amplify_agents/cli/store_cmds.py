@@ -15,6 +15,7 @@ from amplify_agents.cli.common import bad, console, load_task
 from amplify_agents.cli.explain import ExplainOptions, explain_demo
 from amplify_agents.cli.options import NewStoreArgs, OptionGroup, StoreArgs
 from amplify_agents.cli.report import counter_table, demo_table, history_table, short
+from amplify_agents.defaults import DEFAULTS
 
 if TYPE_CHECKING:
     from amplify_agents.framing import Frame
@@ -67,7 +68,7 @@ def _reporting_skips(read: Callable[[], T]) -> T:
 class SelectorOptions(OptionGroup):
     """How :class:`~amplify_agents.selectors.AmplifyExampleSelector` picks (``select``)."""
 
-    k: Annotated[int, typer.Option(min=1, help="Demonstrations to select.")] = 4
+    k: Annotated[int, typer.Option(min=1, help="Demonstrations to select.")] = DEFAULTS.shots
     task: Annotated[str | None, typer.Option(help="Only demonstrations of this task (name).", show_default=False)] = (
         None
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from amplify_agents.answering.target import Target
+from amplify_agents.defaults import DEFAULTS
 
 __all__ = ["DEFAULT_METHODS", "EvalConfig"]
 
@@ -95,8 +96,8 @@ class EvalConfig:
     explainer_model: str | None = None
     proxy_train_fraction: float = 0.5
     cache: bool = True
-    n_shot: int = 8
-    k: int = 5
+    n_shot: int = DEFAULTS.shots
+    k: int = DEFAULTS.keywords
     seeds: tuple[int, ...] = (0, 1, 2)
     methods: tuple[str, ...] = DEFAULT_METHODS
     test_size: int = 100

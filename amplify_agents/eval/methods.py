@@ -19,6 +19,8 @@ method                              demonstrations
                                     pool, selection by ``strategy`` on the *proxy's* probabilities
                                     (``h-mcs``: the paper's Misclassification Confidence Score),
                                     rationales from ``explainer`` on the proxy, AMPLIFY's template
+``amplify``                         shorthand for the library's default AMPLIFY configuration,
+                                    ``DEFAULTS.amplify_method`` (:mod:`amplify_agents.defaults`)
 ``self:<explainer>:<strategy>``     Self-AMPLIFY: the SLM predicts the pool (``SLMPredictor``),
                                     selection by its own success/error, rationales from
                                     ``explainer`` on the SLM itself, Self-AMPLIFY's templates
@@ -53,6 +55,7 @@ from typing import Any, Literal
 
 from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.eval.config import EvalConfig
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, create_proxy, explainer_family
@@ -174,6 +177,8 @@ def parse_method(name: str) -> MethodSpec:
 
 
 def _parse_base(text: str, name: str) -> MethodSpec:
+    if text == "amplify":  # the shorthand: the library's default configuration
+        text = DEFAULTS.amplify_method
     if text in BASELINES:
         if text == "random-keywords":
             return MethodSpec(text, "random-keywords", "random", "random")

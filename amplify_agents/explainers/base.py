@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.errors import ExplanationError
 from amplify_agents.explainers.words import (
     DEFAULT_STOPWORDS,
@@ -145,7 +146,7 @@ class Explainer(ABC):
     def __init__(
         self,
         *,
-        k: int = 5,
+        k: int = DEFAULTS.keywords,
         aggregation: Aggregation = "mean",
         stopwords: Iterable[str] = DEFAULT_STOPWORDS,
         exclude_punctuation: bool = True,

@@ -16,6 +16,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.explainers.base import AttributionExplainer, TokenAttribution
 from amplify_agents.explainers.words import DEFAULT_STOPWORDS, split_words
 
@@ -38,7 +39,7 @@ class RandomExplainer(AttributionExplainer):
     def __init__(
         self,
         *,
-        k: int = 5,
+        k: int = DEFAULTS.keywords,
         seed: int = 0,
         stopwords: Iterable[str] = DEFAULT_STOPWORDS,
         exclude_punctuation: bool = True,

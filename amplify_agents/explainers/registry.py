@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
@@ -174,7 +175,7 @@ def create_explainer(
     slm: LoadedModel | None,
     labels: Sequence[str],
     frame: Frame,
-    k: int = 5,
+    k: int = DEFAULTS.keywords,
     proxy: Any = None,
     **settings: Any,
 ) -> Explainer:

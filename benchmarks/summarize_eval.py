@@ -16,9 +16,11 @@ error bars = std over seeds, the dashed line = chance).
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import replace
 from pathlib import Path
 
-from amplify_agents.eval import EvalResults
+from amplify_agents.eval import EvalConfig, EvalResults
 
 ROOT = Path(__file__).resolve().parent / "results"
 
@@ -28,9 +30,14 @@ def _pct(x: float) -> str:
 
 
 def load(root: Path) -> dict[str, EvalResults]:
+    """Every task's results, with every method the file has runs of (a file written by several
+    commands keeps the runs of each, and the config of the last)."""
     found = {}
     for path in sorted(root.glob("*/results.json")):
-        found[path.parent.name] = EvalResults.from_json(path)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        config = EvalConfig.from_dict(data["config"])
+        methods = dict.fromkeys(run["method"] for run in data["runs"].values())
+        found[path.parent.name] = EvalResults.from_json(path, replace(config, methods=tuple(methods)))
     return found
 
 

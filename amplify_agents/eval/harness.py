@@ -27,6 +27,7 @@ import json
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,10 @@ def run_eval(
         ``skipped`` telling which is which. ``results.json``, ``results.csv``,
         ``results.md`` and (``config.plot``) ``results.png`` are written to ``out_dir``.
     """
-    specs = [parse_method(m) for m in config.methods]  # fail before any work on a bad name
+    # Fail before any work on a bad name. Results name each method canonically ("amplify" is
+    # recorded as the method it stands for), once.
+    specs = list({spec.name: spec for spec in (parse_method(m) for m in config.methods)}.values())
+    config = replace(config, methods=tuple(spec.name for spec in specs))
     task = load_task(config.task, labels=list(config.labels) if config.labels else None)
     out_dir = Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

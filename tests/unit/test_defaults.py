@@ -9,12 +9,12 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from amplify_agents import AmplifyExampleSelector, BuildConfig
-from amplify_agents.eval import EvalConfig
 from amplify_agents.cli import app
 from amplify_agents.cli.build import BuildOptions
 from amplify_agents.cli.eval import MethodOptions
 from amplify_agents.cli.store_cmds import SelectorOptions
 from amplify_agents.defaults import DEFAULTS
+from amplify_agents.eval import EvalConfig
 from amplify_agents.eval.methods import parse_method
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.explainers.registry import create_explainer

@@ -3,13 +3,9 @@
 :func:`llama_server_process` starts ``python -m llama_cpp.server`` (from ``llama-cpp-python[server]``,
 the ``llama-server`` extra) as a subprocess bound to 127.0.0.1 on a free port, waits until
 ``/v1/models`` answers (bounded), and stops it on exit (terminate, then kill after a bounded
-wait). The session fixture :func:`llama_server` shares one server among test modules; import it
-as the chain fixtures are imported::
-
-    try:
-        from .llama_server import llama_server  # noqa: F401 - fixture
-    except ImportError:
-        from llama_server import llama_server  # noqa: F401 - fixture
+wait). The session fixture :func:`llama_server` shares one server among test modules: it is
+registered once, in ``tests/integration/conftest.py``; a test module only names it as an argument
+(importing it into a module would start one more server for that module).
 
 The server answers one request at a time: give its endpoints ``concurrency=1``.
 """

@@ -27,9 +27,9 @@ from amplify_agents.stores import RationaleStore
 from amplify_agents.tasks import load_task
 
 try:
-    from .llama_server import LlamaServer, free_port, llama_server  # noqa: F401 - fixture
+    from .llama_server import LlamaServer, free_port
 except ImportError:
-    from llama_server import LlamaServer, free_port, llama_server  # noqa: F401 - fixture
+    from llama_server import LlamaServer, free_port
 
 pytestmark = pytest.mark.slow
 

@@ -25,10 +25,10 @@ from amplify_agents.tasks import load_task
 
 try:
     from .chain_fixtures import TASK, frame, selector, sports, store  # noqa: F401 - fixtures
-    from .llama_server import LlamaServer, llama_server  # noqa: F401 - fixture
+    from .llama_server import LlamaServer
 except ImportError:
     from chain_fixtures import TASK, frame, selector, sports, store  # noqa: F401 - fixtures
-    from llama_server import LlamaServer, llama_server  # noqa: F401 - fixture
+    from llama_server import LlamaServer
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -50,9 +50,9 @@ from amplify_agents.prompts import PromptStyle
 from amplify_agents.tasks import Task, load_task
 
 try:
-    from .llama_server import LlamaServer, free_port, llama_server, llama_server_process  # noqa: F401 - fixture
+    from .llama_server import LlamaServer, free_port, llama_server_process
 except ImportError:
-    from llama_server import LlamaServer, free_port, llama_server, llama_server_process  # noqa: F401 - fixture
+    from llama_server import LlamaServer, free_port, llama_server_process
 
 pytestmark = pytest.mark.timeout(300)
 

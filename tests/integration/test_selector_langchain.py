@@ -72,6 +72,17 @@ def no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
+def _users_template(selector: AmplifyExampleSelector) -> FewShotPromptTemplate:
+    """The user's own few-shot template (their example prompt, prefix and suffix) over ``selector``."""
+    return FewShotPromptTemplate(
+        example_selector=selector,
+        example_prompt=EXAMPLE_PROMPT,
+        prefix=PREFIX,
+        suffix=SUFFIX,
+        input_variables=["question"],
+    )
+
+
 def test_from_examples_on_the_users_keys_leaves_nothing_behind(no_files: Path, embeddings) -> None:
     before = _in_memory_stores()
     selector = AmplifyExampleSelector.from_examples(
@@ -142,13 +153,7 @@ def _count(gemma):
 def test_budget_measures_the_users_own_few_shot_prompt(gemma, embeddings) -> None:
     count = _count(gemma)
     selector = AmplifyExampleSelector.from_examples(LONG, embeddings, k=4, input_keys=["question"], retrieval=_plain())
-    prompt = FewShotPromptTemplate(
-        example_selector=selector,
-        example_prompt=EXAMPLE_PROMPT,
-        prefix=PREFIX,
-        suffix=SUFFIX,
-        input_variables=["question"],
-    )
+    prompt = _users_template(selector)
     unbudgeted = prompt.format(**QUERY)
     assert count(unbudgeted) > 120 and unbudgeted.count("Question:") == 5
 
@@ -162,13 +167,7 @@ def test_budget_measures_the_users_own_few_shot_prompt(gemma, embeddings) -> Non
     other = AmplifyExampleSelector.from_examples(
         LONG, embeddings, k=4, input_keys=["question"], retrieval=_plain(), budget=budget
     )
-    theirs = FewShotPromptTemplate(
-        example_selector=other,
-        example_prompt=EXAMPLE_PROMPT,
-        prefix=PREFIX,
-        suffix=SUFFIX,
-        input_variables=["question"],
-    )
+    theirs = _users_template(other)
     assert theirs.format(**QUERY) == budgeted
 
 

@@ -30,14 +30,15 @@ def _pct(x: float) -> str:
 
 
 def load(root: Path) -> dict[str, EvalResults]:
-    """Every task's results, with every method the file has runs of (a file written by several
-    commands keeps the runs of each, and the config of the last)."""
+    """Every task's results, with every method and seed the file has runs of (a file written by
+    several commands keeps the runs of each, and the config of the last)."""
     found = {}
     for path in sorted(root.glob("*/results.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
         config = EvalConfig.from_dict(data["config"])
         methods = dict.fromkeys(run["method"] for run in data["runs"].values())
-        found[path.parent.name] = EvalResults.from_json(path, replace(config, methods=tuple(methods)))
+        seeds = tuple(sorted({int(run["seed"]) for run in data["runs"].values()}))
+        found[path.parent.name] = EvalResults.from_json(path, replace(config, methods=tuple(methods), seeds=seeds))
     return found
 
 

@@ -7,10 +7,12 @@ and its ``amplify`` method shorthand) all read their defaults from :data:`DEFAUL
 ``tests/unit/test_defaults.py`` checks that they agree.
 
 Issue 16 chooses these values on validation, with an instruction-tuned target, by their mean
-validation rank across the development tasks (``benchmarks/RESULTS.md``). Until that search has
-run they are the papers' settings (error selection, Grad×Input, 5 keywords) and LangChain's
-selector size (4), and no configuration has yet been shown to beat plain few-shot prompting
-(the README says so).
+validation rank across the development tasks (``benchmarks/rank_validation.py``,
+``benchmarks/RESULTS.md``). A first search (one seed, 40 items per task) ranked the rationale
+*after* the answer first, but its test figures did not beat LangChain's semantic selector, so
+these stay the papers' settings (error selection, Grad×Input, 5 keywords) and LangChain's
+selector size (4); no configuration has yet been shown to beat plain few-shot prompting (the
+README says so).
 """
 
 from __future__ import annotations

@@ -20,8 +20,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 # The tests also need llama.cpp's OpenAI-compatible server (a compiled extra; the demo does not).
+# llama.cpp is compiled for a portable CPU, not the build machine's (-march=native): a native
+# build on a CPU with AMX and AVX-512 segfaulted in llama_decode on the first request
+# (llama-cpp-python 0.3.36, 2026-12-02). --no-cache-dir: pip would reuse a native wheel it cached.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF $(if $(filter x86_64,$(shell uname -m)),-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -c constraints.txt -e '.[offline,dev,llama-server]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt -e '.[offline,dev,llama-server]'
 	touch $(TEST_STAMP)
 
 setup: $(STAMP)

@@ -26,9 +26,11 @@ from amplify_agents.errors import TaskFormatError
 from amplify_agents.files import loads_line, read_lines, read_text
 from amplify_agents.limits import DEFAULT_LIMITS, TextField, TextLimits
 
-__all__ = ["Example", "RecordColumns", "Task", "TaskSplits", "RowProblem", "load_task"]
+__all__ = ["Example", "GoldMarks", "RecordColumns", "Task", "TaskSplits", "RowProblem", "load_task"]
 
 OnError = Literal["raise", "skip"]
+GoldMarks = tuple[str, ...] | tuple[tuple[int, int], ...]
+"""A gold rationale as marks on an input: its words, or ``(start, end)`` character spans."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,11 @@ class Example:
         input: the input text (what a demonstration shows and what gets explained).
         label: the gold label, a member of the task's label space.
         choices: this example's own answer options when they differ from the task's.
-        rationale: a gold rationale when the data has one (used by UIMER-style training).
+        rationale: a free-text gold rationale when the data has one.
+        gold_rationale: the gold rationale as marks on the input: words of the input, or
+            ``(start, end)`` character spans of it (UIMER's proxy training reads these, see
+            :mod:`amplify_agents.models.uimer`; a word not in the input or a span out of range is
+            reported there, per example, not refused here).
         fields: any other columns of the source row.
     """
 
@@ -50,6 +56,7 @@ class Example:
     choices: tuple[str, ...] | None = None
     rationale: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict)
+    gold_rationale: GoldMarks | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,9 @@ class RecordColumns:
         input / label / id: the input text, the gold label, the example id (a missing id
             becomes a hash of input and label).
         choices: the example's own answer options (a list, JSON or ``a|b|c``); None: never read.
-        rationale: a gold rationale; None: never read.
+        rationale: a gold rationale: text (:attr:`Example.rationale`), or a list of the input's
+            words or of ``[start, end]`` character spans, also as a JSON list in a CSV cell
+            (:attr:`Example.gold_rationale`); None: never read.
     """
 
     input: str = "input"
@@ -109,7 +118,16 @@ class RecordColumns:
         gold, why = _text_field(row, self.label, "gold label", limits, field_kind="label")
         if why:
             return RowProblem(row_no, why)
-        rationale, why = _text_field(row, self.rationale, "rationale", limits, field_kind="rationale", required=False)
+        marks = _gold_marks(row.get(self.rationale) if self.rationale else None)
+        if isinstance(marks, str):
+            return RowProblem(row_no, f"rationale (column {self.rationale!r}) {marks}")
+        rationale, why = "", None
+        if marks is None:
+            rationale, why = _text_field(
+                row, self.rationale, "rationale", limits, field_kind="rationale", required=False
+            )
+        elif any(isinstance(m, str) and (why := limits.problem("rationale", m)) for m in marks):
+            why = f"a rationale word (column {self.rationale!r}): {why}"
         if why:
             return RowProblem(row_no, why)
         choices = _as_choices(row.get(self.choices)) if self.choices else None
@@ -133,6 +151,7 @@ class RecordColumns:
             choices=choices,
             rationale=rationale or None,
             fields={k: v for k, v in row.items() if k not in known},
+            gold_rationale=marks,
         )
 
 
@@ -600,6 +619,30 @@ def _as_choices(value: Any) -> tuple[str, ...] | str | None:
     ):
         return f"is {_short(value)}: give a list of labels, a JSON list or a|b|c"
     return tuple(str(v) for v in value) or None
+
+
+def _gold_marks(value: Any) -> GoldMarks | str | None:
+    """A rationale given as marks (a list of words or of ``[start, end]`` spans, or that list as
+    JSON text); None when the value is text (or absent); a string says why the list is unusable.
+
+    Only the shape is checked here: whether the words occur in the input and the spans fit it is
+    UIMER's to report per example (:func:`amplify_agents.models.uimer.gold_spans`).
+    """
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            value = loads_line(value)
+        except ValueError:
+            return None  # text that happens to start with "[": a free-text rationale
+    if not isinstance(value, (list, tuple)):
+        return None
+    if all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if all(
+        isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+        for v in value
+    ):
+        return tuple((int(v[0]), int(v[1])) for v in value)
+    return f"is {_short(value)}: give text, a list of the input's words or a list of [start, end] character spans"
 
 
 def _content_id(text: str, label: str) -> str:

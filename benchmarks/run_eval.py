@@ -57,6 +57,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pool-size", type=int, default=None, help="cap on the demo pool (default: all)")
     p.add_argument("--proxy", choices=("classifier", "causal_lm"), default="classifier")
     p.add_argument("--proxy-epochs", type=int, default=10)
+    p.add_argument("--uimer-alpha", type=float, default=1.0, help="UIMER's alpha (amplify:...:uimer-gb methods)")
+    p.add_argument("--uimer-warmup", type=int, default=2, help="UIMER's warm-up epochs")
+    p.add_argument("--rationale-store", nargs=2, metavar=("DIR", "NAME"), default=None,
+                   help="UIMER's gold rationales: the keywords of this store's demonstrations, by example id")
     p.add_argument("--retrieval-candidates", type=int, default=None)
     p.add_argument("--device", default=None, help='"cuda" or "auto" for a GPU (default: CPU)')
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results root")
@@ -93,6 +97,9 @@ def main(argv: list[str] | None = None) -> int:
             retrieval_candidates=args.retrieval_candidates,
             plot=not args.no_plot,
             device=args.device,
+            uimer_alpha=args.uimer_alpha,
+            uimer_warmup=args.uimer_warmup,
+            rationale_store=tuple(args.rationale_store) if args.rationale_store else None,
         )
         began = time.perf_counter()
         results = run_eval(config, progress=not args.quiet)

@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -26,6 +26,8 @@ from amplify_agents.cli.options import (
     OptionGroup,
     Predictor,
     ProxyKind,
+    ProxyTraining,
+    ProxyTrainingOptions,
     Quiet,
     StoreOptions,
     Strategy,
@@ -95,6 +97,7 @@ def build(
     options: BuildOptions,
     target: TargetOptions,
     proxy: AmplifyProxyOptions,
+    training: ProxyTrainingOptions,
     labels: Labels = None,
     quiet: Quiet = False,
 ) -> None:
@@ -111,9 +114,17 @@ def build(
     proxy_obj = None
     if _needs_saved_proxy(options, proxy):
         proxy_obj, folder = _saved_proxy(
-            demo_store, store.store_dir, task, proxy_train, proxy.proxy_epochs, options.seed
+            demo_store, store.store_dir, task, proxy_train, proxy.proxy_epochs, options.seed, training
         )
         metadata["proxy_dir"] = str(folder.relative_to(store.store_dir))  # inspect --explain reloads it
+        if proxy_obj.training:
+            metadata["proxy_training"] = proxy_obj.training["method"]
+    elif training.proxy_training is not ProxyTraining.plain:
+        raise bad(
+            f"--proxy-training {training.proxy_training.value} trains the classifier proxy, which this build does not "
+            "use: add --predictor proxy or a proxy explainer (e.g. --explainer grad_x_input).",
+            "--proxy-training",
+        )
     explainer = _explainer(task, corpus, options, target, proxy, proxy_obj)
     builder = DemonstrationBuilder(
         task,
@@ -210,21 +221,65 @@ def _explainer(
 
 
 def _saved_proxy(
-    store: "RationaleStore", store_dir: Path, task: "Task", train: "Task", epochs: int, seed: int
+    store: "RationaleStore",
+    store_dir: Path,
+    task: "Task",
+    train: "Task",
+    epochs: int,
+    seed: int,
+    training: ProxyTrainingOptions,
 ) -> tuple[Any, Path]:
-    """The classifier proxy fine-tuned on ``train``, saved beside the store and reused by later builds
-    (and by ``inspect --explain``); returns it and its folder."""
+    """The classifier proxy trained on ``train`` (plainly or with UIMER), saved beside the store and
+    reused by later builds (and by ``inspect --explain``); returns it and its folder."""
     from amplify_agents.explainers.registry import create_proxy
     from amplify_agents.models.proxy import ProxyClassifier
 
-    key = json.dumps([task.name, list(task.labels), sorted(e.id for e in train), epochs, seed])
+    uimer = training.uimer_settings()
+    rationales = _gold_rationales(store_dir, training.rationale_store) if uimer is not None else None
+    identity: list[Any] = [task.name, list(task.labels), sorted(e.id for e in train), epochs, seed]
+    if uimer is not None:  # a plain proxy keeps the folder it had before UIMER existed
+        gold = {e.id: e.gold_rationale for e in train if e.gold_rationale is not None} | dict(rationales or {})
+        identity += [uimer.name, asdict(uimer), sorted((k, list(v)) for k, v in gold.items())]
+    key = json.dumps(identity)
     folder = store_dir / ".amplify" / "proxies" / f"{store.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (folder / "amplify_proxy.json").is_file():
         try:
             return ProxyClassifier.load(folder, progress=True), folder
         except (OSError, ValueError):
             pass  # unreadable: train it again below
-    err_console.print(f"fine-tuning the classifier proxy ({epochs} epochs, {len(train)} examples)")
-    proxy = create_proxy("classifier", labels=task.labels, pool=train, epochs=epochs, seed=seed, progress=True)
+    how = f"with {uimer.name}" if uimer is not None else "plainly"
+    err_console.print(f"training the classifier proxy {how} ({epochs} epochs, {len(train)} examples)")
+    try:
+        proxy = create_proxy(
+            "classifier",
+            labels=task.labels,
+            pool=train,
+            epochs=epochs,
+            seed=seed,
+            progress=True,
+            training=uimer,
+            rationales=rationales,
+        )
+    except ValueError as exc:  # e.g. no more epochs than warm-up epochs
+        raise bad(str(exc), "--proxy-training") from exc
+    if proxy.training:
+        report = proxy.training
+        err_console.print(
+            f"{report['method']}: {report['with_rationale']} example(s) with a gold rationale; "
+            f"{len(report['problems'])} rationale(s) not used"
+        )
+        for example_id, why in list(report["problems"].items())[:10]:
+            err_console.print(f"  example {example_id}: {why} (trained on the task loss alone)")
     proxy.save(folder)
     return proxy, folder
+
+
+def _gold_rationales(store_dir: Path, name: str | None) -> dict[str, Any]:
+    """Gold rationales (example id -> keywords) from the demonstrations of store ``name``, read-only."""
+    if name is None:
+        return {}
+    from amplify_agents.models.uimer import rationales_from_store
+    from amplify_agents.stores import RationaleStore
+
+    with RationaleStore.local(name, store_dir, read_only=True) as source:
+        return dict(rationales_from_store(source))

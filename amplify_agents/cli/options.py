@@ -36,6 +36,8 @@ __all__ = [
     "Predictor",
     "ProxyKind",
     "ProxyOptions",
+    "ProxyTraining",
+    "ProxyTrainingOptions",
     "Quiet",
     "SelectOn",
     "StoreArgs",
@@ -98,6 +100,16 @@ class ProxyKind(Choice):
     _value_: Literal["classifier", "causal_lm"]
     classifier = "classifier"
     causal_lm = "causal_lm"
+
+
+class ProxyTraining(Choice):
+    """How the classifier proxy is trained: plain fine-tuning, or UIMER with one of its three losses."""
+
+    _value_: Literal["plain", "uimer-gb", "uimer-im", "uimer-dm"]
+    plain = "plain"
+    uimer_gb = "uimer-gb"
+    uimer_im = "uimer-im"
+    uimer_dm = "uimer-dm"
 
 
 class EndpointApi(Choice):
@@ -356,3 +368,36 @@ class AmplifyProxyOptions(ProxyOptions):
             help="AMPLIFY: share of the pool the proxy is fine-tuned on; selection uses the rest.",
         ),
     ] = 0.5
+
+
+@dataclass(frozen=True)
+class ProxyTrainingOptions(OptionGroup):
+    """How ``build`` trains the classifier proxy: plainly, or with UIMER on gold rationales."""
+
+    proxy_training: Annotated[
+        ProxyTraining,
+        choice(
+            ProxyTraining,
+            "proxy-training",
+            help="plain fine-tuning, or UIMER (gb: gradient, im: erasure, dm: extractor), which also trains the "
+            "proxy's attributions to agree with gold rationales (the task file's rationale words or spans, and "
+            "--rationale-store).",
+        ),
+    ] = ProxyTraining.plain
+    uimer_alpha: Annotated[float, typer.Option(min=0.0, help="UIMER: weight of the interpretation loss.")] = 1.0
+    uimer_warmup: Annotated[
+        int, typer.Option(min=0, help="UIMER: epochs on the task loss alone before the interpretation loss joins.")
+    ] = 2
+    rationale_store: Annotated[
+        str | None,
+        typer.Option(help="UIMER: gold rationales from the keywords of this store's demonstrations (same directory)."),
+    ] = None
+
+    def uimer_settings(self) -> Any:
+        """The :class:`~amplify_agents.models.uimer.UimerSettings` asked for, or None for plain training."""
+        if self.proxy_training is ProxyTraining.plain:
+            return None
+        from amplify_agents.models.uimer import UimerSettings
+
+        method = self.proxy_training.value.removeprefix("uimer-")
+        return UimerSettings(method=method, alpha=self.uimer_alpha, warmup_epochs=self.uimer_warmup)  # type: ignore[arg-type]

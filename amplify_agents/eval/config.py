@@ -85,6 +85,10 @@ class EvalConfig:
         plot: write the PNG bar plot at the end of :func:`run_eval`.
         labels: the label space (None = the one the task file gives); a row whose gold label
             is outside it is refused when the task loads.
+        uimer_alpha / uimer_warmup: UIMER's alpha and warm-up epochs, for ``amplify:`` methods whose
+            proxy is trained with UIMER (``amplify:<explainer>:<strategy>:uimer-gb``).
+        rationale_store: ``(directory, name)`` of a rationale store whose demonstrations' keywords
+            are gold rationales (by example id) for UIMER, besides the task file's own.
     """
 
     task: str | os.PathLike[str]
@@ -118,6 +122,9 @@ class EvalConfig:
     batch_size: int = 16
     plot: bool = True
     labels: tuple[str, ...] | None = None
+    uimer_alpha: float = 1.0
+    uimer_warmup: int = 2
+    rationale_store: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         # Lists from a CLI or JSON become tuples, so configs compare and hash by value.
@@ -125,6 +132,9 @@ class EvalConfig:
         object.__setattr__(self, "methods", tuple(str(m) for m in _as_seq(self.methods)))
         if self.labels is not None:
             object.__setattr__(self, "labels", tuple(str(label) for label in _as_seq(self.labels)))
+        if self.rationale_store is not None:
+            directory, name = (str(part) for part in self.rationale_store)
+            object.__setattr__(self, "rationale_store", (directory, name))
         if self.n_shot < 0:
             raise ValueError(f"n_shot must be >= 0, got {self.n_shot}.")
         if self.k < 1:

@@ -19,6 +19,9 @@ method                              demonstrations
                                     pool, selection by ``strategy`` on the *proxy's* probabilities
                                     (``h-mcs``: the paper's Misclassification Confidence Score),
                                     rationales from ``explainer`` on the proxy, AMPLIFY's template
+``amplify:<e>:<s>:uimer-gb``         the same with a proxy trained by UIMER (``uimer-gb``, ``uimer-im``,
+                                    ``uimer-dm``) on gold rationales: the pool examples' own and
+                                    ``EvalConfig.rationale_store``'s (:mod:`amplify_agents.models.uimer`)
 ``amplify``                         shorthand for the library's default AMPLIFY configuration,
                                     ``DEFAULTS.amplify_method`` (:mod:`amplify_agents.defaults`)
 ``self:<explainer>:<strategy>``     Self-AMPLIFY: the SLM predicts the pool (``SLMPredictor``),
@@ -62,11 +65,12 @@ from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, cre
 from amplify_agents.framing import Frame
 from amplify_agents.models import LoadedModel, parse_answer
 from amplify_agents.models.calibration import CalibrationMethod
+from amplify_agents.models.uimer import UIMER_METHODS, UimerSettings, rationales_from_store
 from amplify_agents.predictors import LabelPredictor, Prediction, ProxyMCSPredictor, TargetPredictor
 from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate
 from amplify_agents.strategies import STRATEGIES, select_by_strategy
-from amplify_agents.tasks import Example, Task
+from amplify_agents.tasks import Example, GoldMarks, Task
 
 __all__ = [
     "BASELINES",
@@ -86,6 +90,7 @@ MODIFIERS: dict[str, str] = {
     "xyr": "rationale after the answer",
     "gen": "the model writes the query's rationale before answering",
 }
+UIMER_TRAININGS: tuple[str, ...] = tuple(f"uimer-{m}" for m in UIMER_METHODS)
 BASELINES: tuple[str, ...] = ("zero-shot", "io", "io-semantic", "auto-cot", "random-keywords")
 AUTO_COT_TRIGGER = "Let's think step by step."
 
@@ -104,6 +109,8 @@ class MethodSpec:
             ``random-keywords``).
         placement: ``xry`` (default), ``xyr`` or ``gen`` (see :mod:`amplify_agents.answering.answerer`).
         calibration: None, ``contextual`` (``+cal``) or ``pmi`` (``+pmi``).
+        proxy_training: for ``amplify`` methods, ``"uimer-gb"`` / ``"uimer-im"`` / ``"uimer-dm"`` when the
+            proxy is trained with UIMER; None for plain fine-tuning.
     """
 
     name: str
@@ -112,6 +119,7 @@ class MethodSpec:
     strategy: str | None = None
     placement: Placement = "xry"
     calibration: CalibrationMethod | None = None
+    proxy_training: str | None = None
 
     @property
     def base(self) -> str:
@@ -189,8 +197,14 @@ def _parse_base(text: str, name: str) -> MethodSpec:
         f"self:<explainer>:<strategy>, with an explainer among {', '.join(EXPLAINERS)} and a "
         f"strategy among {', '.join(STRATEGIES)}."
     )
+    training = parts.pop() if len(parts) == 4 and parts[0] == "amplify" else None
     if len(parts) != 3 or parts[0] not in ("amplify", "self"):
         raise ValueError(f"Unknown method {name!r}. {valid}")
+    if training is not None and training not in UIMER_TRAININGS:
+        raise ValueError(
+            f"Unknown proxy training {training!r} in method {name!r}: amplify:<explainer>:<strategy> may end in "
+            f"one of {', '.join(':' + t for t in UIMER_TRAININGS)}."
+        )
     kind, explainer, strategy = parts
     if explainer not in EXPLAINERS:
         raise ValueError(f"Unknown explainer {explainer!r} in method {name!r}. {valid}")
@@ -202,7 +216,7 @@ def _parse_base(text: str, name: str) -> MethodSpec:
             f"self:{explainer}:{strategy}, or a proxy explainer "
             f"({', '.join(n for n in EXPLAINERS if explainer_family(n) != 'slm')})."
         )
-    return MethodSpec(text, kind, explainer, strategy)  # type: ignore[arg-type]
+    return MethodSpec(text, kind, explainer, strategy, proxy_training=training)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- context
@@ -259,7 +273,7 @@ class SeedContext:
     slm: LoadedModel | None
     """The local model that ``self:`` methods explain (None when the target is hosted and none is set)."""
     embeddings: Any = None
-    _proxy: Any = None
+    _proxies: dict[str | None, Any] = field(default_factory=dict)
     _target_predictor: _CachedPredictor | None = None
     _plans: dict[str, DemoPlan] = field(default_factory=dict)
     answered: set[str] = field(default_factory=set)
@@ -299,11 +313,21 @@ class SeedContext:
         """(proxy training part, selection part) of the pool: AMPLIFY's proxy never ranks its training data."""
         return self.pool.split_for_proxy(self.config.proxy_train_fraction, seed=self.seed)
 
-    def proxy(self) -> Any:
-        """AMPLIFY's proxy for this seed (fine-tuned once, on the proxy part of this seed's pool)."""
-        if self._proxy is None:
+    def proxy(self, training: str | None = None) -> Any:
+        """AMPLIFY's proxy for this seed (trained once per ``training``, on the proxy part of this seed's
+        pool): fine-tuned plainly, or with UIMER (``"uimer-gb"``, ...) on gold rationales."""
+        if training not in self._proxies:
             cfg = self.config
-            self._proxy = create_proxy(
+            uimer = None
+            if training is not None:
+                if cfg.proxy != "classifier":
+                    raise ValueError(f"{training} trains the classifier proxy: set proxy='classifier'.")
+                uimer = UimerSettings(
+                    method=training.removeprefix("uimer-"),  # type: ignore[arg-type]
+                    alpha=cfg.uimer_alpha,
+                    warmup_epochs=cfg.uimer_warmup,
+                )
+            self._proxies[training] = create_proxy(
                 cfg.proxy,
                 labels=self.task.labels,
                 # The classifier proxy (AMPLIFY's own) is a MiniLM of its own: no local SLM needed,
@@ -315,8 +339,20 @@ class SeedContext:
                 seed=self.seed,
                 model=cfg.proxy_model,
                 device=cfg.device,
+                training=uimer,
+                rationales=self.gold_rationales() if uimer is not None else None,
             )
-        return self._proxy
+        return self._proxies[training]
+
+    def gold_rationales(self) -> dict[str, GoldMarks]:
+        """UIMER's gold rationales from ``config.rationale_store`` (example id -> keywords), read-only."""
+        if self.config.rationale_store is None:
+            return {}
+        from amplify_agents.stores import RationaleStore
+
+        directory, name = self.config.rationale_store
+        with RationaleStore.local(name, directory, read_only=True) as store:
+            return rationales_from_store(store)
 
     def local_slm(self) -> LoadedModel:
         """The local model that explains itself; a clear error when the target is hosted and none was given."""
@@ -475,7 +511,7 @@ def _explainer_for(spec: MethodSpec, ctx: SeedContext) -> Explainer:
     settings = dict(ctx.config.explainer_settings.get(spec.explainer, {}))
     settings.setdefault("seed", ctx.seed)
     if spec.kind == "amplify":
-        proxy = ctx.proxy() if explainer_family(spec.explainer) == "proxy" else None
+        proxy = ctx.proxy(spec.proxy_training) if explainer_family(spec.explainer) == "proxy" else None
     elif explainer_family(spec.explainer) == "proxy":
         # Self-AMPLIFY with a gradient explainer: the SLM is its own (differentiable) proxy.
         proxy = create_proxy("causal_lm", labels=ctx.task.labels, slm=ctx.local_slm(), frame=ctx.frame)
@@ -498,7 +534,7 @@ def _predictor_for(spec: MethodSpec, ctx: SeedContext) -> LabelPredictor:
         return _UniformPredictor(ctx.task.labels)
     if spec.kind == "amplify":
         # AMPLIFY: the target's errors decide eligibility, the proxy's probabilities give MCS.
-        return ProxyMCSPredictor(ctx.target_predictor(), ctx.proxy())
+        return ProxyMCSPredictor(ctx.target_predictor(), ctx.proxy(spec.proxy_training))
     return ctx.target_predictor()
 
 

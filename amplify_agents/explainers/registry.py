@@ -26,15 +26,18 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from amplify_agents.defaults import DEFAULTS
 from amplify_agents.explainers.base import Explainer
 from amplify_agents.framing import Frame
 from amplify_agents.models.loading import LoadedModel
-from amplify_agents.tasks import Example, Task
+from amplify_agents.tasks import Example, GoldMarks, Task
+
+if TYPE_CHECKING:
+    from amplify_agents.models.uimer import UimerSettings
 
 __all__ = [
     "EXPLAINERS",
@@ -133,6 +136,8 @@ def create_proxy(
     model: str = DEFAULT_PROXY_MODEL,
     progress: bool = False,
     device: str | None = None,
+    training: UimerSettings | None = None,
+    rationales: Mapping[str, GoldMarks] | None = None,
 ) -> Any:
     """Build the proxy that AMPLIFY's gradient explainers open.
 
@@ -148,6 +153,10 @@ def create_proxy(
         model: the encoder of the classifier.
         progress: show the fine-tuning progress bar.
         device: the classifier's device (None = CPU; the causal-LM proxy stays on the SLM's).
+        training: train the classifier with UIMER (:class:`~amplify_agents.models.uimer.UimerSettings`)
+            instead of plain fine-tuning, for ``epochs`` in all; its gold rationales are the pool
+            examples' ``gold_rationale`` and ``rationales`` (example id -> words or spans).
+        rationales: gold rationales by example id, for ``training`` (e.g. from a rationale store).
     """
     from amplify_agents.models.proxy import CausalLMProxy, ProxyClassifier
 
@@ -166,7 +175,13 @@ def create_proxy(
         task = Task(name="proxy-pool", labels=tuple(labels), examples=examples)
     if tuple(task.labels) != tuple(labels):
         task = Task(name=task.name, labels=tuple(labels), examples=task.examples)
-    return ProxyClassifier.from_task(task, model, epochs=epochs, seed=seed, progress=progress, device=device)
+    if training is None:
+        return ProxyClassifier.from_task(task, model, epochs=epochs, seed=seed, progress=progress, device=device)
+    from amplify_agents.models.uimer import UimerTrainer
+
+    proxy = ProxyClassifier.from_task(task, model, epochs=0, seed=seed, progress=progress, device=device)
+    UimerTrainer(training).fit(proxy, task, epochs, rationales=rationales)
+    return proxy
 
 
 def create_explainer(
@@ -191,7 +206,9 @@ def create_explainer(
             ``label_logits_from_embeddings``), ``"classifier"`` (the default when None) or
             ``"causal_lm"``.
         **settings: ``pool``, ``epochs`` (default 10), ``seed``, ``proxy_model``,
-            ``proxy_device`` and ``progress`` configure a default proxy; ``seed`` also seeds ``random`` (and
+            ``proxy_device``, ``progress``, ``proxy_training`` (UIMER's settings) and
+            ``rationales`` (its gold rationales by example id) configure a default proxy;
+            ``seed`` also seeds ``random`` (and
             any explainer whose constructor takes one); every other setting goes to the
             explainer's constructor (e.g. ``n_steps=``, ``internal_batch_size=``).
 
@@ -203,7 +220,7 @@ def create_explainer(
     seed = settings.pop("seed", None)
     proxy_settings = {
         key: settings.pop(key)
-        for key in ("pool", "epochs", "proxy_model", "proxy_device", "progress")
+        for key in ("pool", "epochs", "proxy_model", "proxy_device", "progress", "proxy_training", "rationales")
         if key in settings
     }
     if info.family == "proxy":
@@ -220,6 +237,8 @@ def create_explainer(
                 model=proxy_settings.get("proxy_model", DEFAULT_PROXY_MODEL),
                 progress=proxy_settings.get("progress", False),
                 device=proxy_settings.get("proxy_device"),
+                training=proxy_settings.get("proxy_training"),
+                rationales=proxy_settings.get("rationales"),
             )
         return _construct(cls, name, (model,), dict(k=k, **settings))
     if seed is not None and "seed" in inspect.signature(cls).parameters:

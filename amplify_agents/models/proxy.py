@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,7 +52,10 @@ __all__ = [
     "DifferentiableLabelModel",
     "EncodedBatch",
     "ProxyClassifier",
+    "TrainingBatch",
+    "TrainingObjective",
     "misclassification_confidence",
+    "task_loss",
 ]
 
 # The frame of a plain classifier: the prompt is the input text itself.
@@ -266,6 +269,52 @@ def _softmax_rows(logits: torch.Tensor, labels: Sequence[str]) -> list[dict[str,
     return [dict(zip(labels, row, strict=True)) for row in probs]
 
 
+# ---------------------------------------------------------------- training
+@dataclass
+class TrainingBatch:
+    """One batch of :meth:`ProxyClassifier.fit_objective`: the examples, padded, and each row's tokens.
+
+    Attributes:
+        index: positions of the batch's examples in the training list.
+        input_ids / attention_mask: ``[B, T]``, padded as the proxy pads.
+        targets: ``[B]`` gold label indices.
+        rows: each row's tokens with character offsets relative to its input text (``None`` on
+            tokens that are not the text's: special tokens, the frame).
+        starts: each row's first real position (left padding shifts it).
+        model_kwargs: what the model needs besides ids and mask (position ids when left-padded).
+        epoch: epochs trained before this batch's epoch, plus the epoch's number (0-based, counted
+            over every call), so an objective can warm up.
+    """
+
+    index: list[int]
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    targets: torch.Tensor
+    rows: list[_Row]
+    starts: list[int]
+    model_kwargs: dict[str, Any]
+    epoch: int
+
+    def offsets(self, row: int) -> list[tuple[int, tuple[int, int]]]:
+        """``(position, (start, end))`` of each input-text token of ``row``, in order."""
+        start = self.starts[row]
+        return [(start + i, off) for i, off in enumerate(self.rows[row].offsets) if off is not None]
+
+
+TrainingObjective = Callable[["ProxyClassifier", TrainingBatch], dict[str, torch.Tensor]]
+"""What :meth:`ProxyClassifier.fit_objective` minimises: ``objective(proxy, batch)`` returns named
+scalar tensors, ``"loss"`` (what is minimised) and any parts to report (``"task_loss"``, ...)."""
+
+
+def task_loss(proxy: ProxyClassifier, batch: TrainingBatch) -> dict[str, torch.Tensor]:
+    """Cross-entropy of the gold labels: the plain fine-tuning objective (:meth:`ProxyClassifier.fit`)."""
+    logits = proxy.loaded.model(
+        input_ids=batch.input_ids, attention_mask=batch.attention_mask, **batch.model_kwargs
+    ).logits
+    loss = torch.nn.functional.cross_entropy(logits, batch.targets)
+    return {"loss": loss, "task_loss": loss.detach()}
+
+
 # ---------------------------------------------------------------- ProxyClassifier
 class ProxyClassifier:
     """An encoder with a sequence-classification head over a task's label space (AMPLIFY's proxy).
@@ -317,6 +366,9 @@ class ProxyClassifier:
         self.weight_decay = weight_decay
         self.progress = progress
         self.epochs_trained = 0
+        #: How the proxy was trained beyond plain fine-tuning (UIMER's method, settings and
+        #: losses: :meth:`amplify_agents.models.uimer.UimerTrainer.fit` sets it), else None.
+        self.training: dict[str, Any] | None = None
         tok = loaded.tokenizer
         # GPT-2-style heads pool the last position: pad on the left so it is a real token.
         self.left_pad = tok.cls_token is None
@@ -372,6 +424,7 @@ class ProxyClassifier:
             "epochs": self.epochs_trained,
             "lr": self.lr,
             "seed": self.seed,
+            **({"training": self.training["method"]} if self.training else {}),
         }
 
     # ----------------------------------------------------------------- tokens
@@ -429,7 +482,7 @@ class ProxyClassifier:
         lr: float | None = None,
         batch_size: int | None = None,
     ) -> list[float]:
-        """Fine-tune the whole model with AdamW on ``examples`` for ``epochs`` epochs.
+        """Fine-tune the whole model with AdamW on ``examples`` for ``epochs`` epochs (cross-entropy).
 
         Deterministic for a given ``seed`` (shuffling and dropout use their own seeded
         generators; the global RNG state is restored afterwards). Epochs add up over
@@ -445,6 +498,28 @@ class ProxyClassifier:
 
         Raises:
             LabelError: an example's label is not in the label space.
+        """
+        history = self.fit_objective(task_loss, examples, epochs, lr=lr, batch_size=batch_size)
+        return [epoch["task_loss"] for epoch in history]
+
+    def fit_objective(
+        self,
+        objective: TrainingObjective,
+        examples: Iterable[Example] | Iterable[tuple[str, str]],
+        epochs: int,
+        *,
+        lr: float | None = None,
+        batch_size: int | None = None,
+        desc: str = "fine-tuning proxy",
+    ) -> list[dict[str, float]]:
+        """Fine-tune the whole model with AdamW, minimising ``objective(self, batch)["loss"]``.
+
+        The one training loop of the proxy (:meth:`fit` is this loop with :func:`task_loss`;
+        UIMER's objectives add an interpretation loss). Seeded as :meth:`fit` describes.
+
+        Returns:
+            Per epoch, the mean over examples of every value the objective reported
+            (``"loss"`` and its parts, e.g. ``"task_loss"``).
         """
         pairs = [(e.input, e.label) if isinstance(e, Example) else (e[0], e[1]) for e in examples]
         if epochs < 0:
@@ -465,34 +540,39 @@ class ProxyClassifier:
         # The seed is offset by the epochs already trained so that fit(5); fit(5) == fit(10) in spirit.
         gen = torch.Generator().manual_seed(self.seed + self.epochs_trained)
         n_batches = (len(pairs) + bs - 1) // bs
-        losses: list[float] = []
+        history: list[dict[str, float]] = []
         model.train()
         try:
             with torch.random.fork_rng(devices=[] if device.type != "cuda" else [device.index or 0]):
                 torch.manual_seed(self.seed + self.epochs_trained)  # dropout masks
-                bar = tqdm(total=epochs * n_batches, desc="fine-tuning proxy", disable=not self.progress)
+                bar = tqdm(total=epochs * n_batches, desc=desc, disable=not self.progress)
                 for epoch in range(epochs):
                     order = torch.randperm(len(pairs), generator=gen).tolist()
-                    total = 0.0
+                    totals: dict[str, float] = {}
                     for start in range(0, len(order), bs):
                         idx = order[start : start + bs]
                         rows = self._rows([pairs[i][0] for i in idx], None)
-                        ids, mask, _ = self._pad(rows)
-                        logits = model(input_ids=ids, attention_mask=mask, **self._model_kwargs(mask)).logits
-                        loss = torch.nn.functional.cross_entropy(logits, targets[idx])
+                        ids, mask, starts = self._pad(rows)
+                        kwargs = self._model_kwargs(mask)
+                        batch = TrainingBatch(
+                            idx, ids, mask, targets[idx], rows, starts, kwargs, self.epochs_trained + epoch
+                        )
+                        parts = objective(self, batch)
                         optimizer.zero_grad(set_to_none=True)
-                        loss.backward()
+                        parts["loss"].backward()
                         optimizer.step()
-                        total += loss.item() * len(idx)
+                        values = {name: float(value.detach()) for name, value in parts.items()}
+                        for name, value in values.items():
+                            totals[name] = totals.get(name, 0.0) + value * len(idx)
                         bar.update(1)
-                        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", loss=f"{loss.item():.3f}")
-                    losses.append(total / len(pairs))
+                        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", **{k: f"{v:.3f}" for k, v in values.items()})
+                    history.append({name: total / len(pairs) for name, total in totals.items()})
                 bar.close()
         finally:
             model.eval()
             model.zero_grad(set_to_none=True)
         self.epochs_trained += epochs
-        return losses
+        return history
 
     # ---------------------------------------------------------------- storage
     def save(self, directory: str | os.PathLike[str]) -> Path:
@@ -512,6 +592,8 @@ class ProxyClassifier:
             "epochs_trained": self.epochs_trained,
             "model": self.loaded.name,
         }
+        if self.training is not None:
+            config["training"] = self.training  # optional: proxies saved before UIMER have none
         (path / _CONFIG_FILE).write_text(json.dumps(config, indent=2))
         return path
 
@@ -543,6 +625,7 @@ class ProxyClassifier:
             progress=progress,
         )
         proxy.epochs_trained = config["epochs_trained"]
+        proxy.training = config.get("training")
         return proxy
 
 

@@ -8,8 +8,9 @@ and its ``amplify`` method shorthand) all read their defaults from :data:`DEFAUL
 
 Issue 16 chooses these values on validation, with an instruction-tuned target, by their mean
 validation rank across the development tasks (``benchmarks/rank_validation.py``,
-``benchmarks/RESULTS.md``). A first search (one seed, 40 items per task) ranked the rationale
-*after* the answer first, but its test figures did not beat LangChain's semantic selector, so
+``benchmarks/RESULTS.md``). The search (3 seeds × 40 items on three tasks, one seed on the
+fourth) ranks the rationale *after* the answer first, but its test figures do not beat
+LangChain's semantic selector and the (x, y, r) layout is not yet supported in chat prompts, so
 these stay the papers' settings (error selection, Grad×Input, 5 keywords) and LangChain's
 selector size (4); no configuration has yet been shown to beat plain few-shot prompting (the
 README says so).

@@ -90,3 +90,11 @@ def test_method_names_name_the_proxy_training() -> None:
         parse_method("amplify:grad_x_input:error:uimer-xx")
     with pytest.raises(ValueError, match="Unknown method"):
         parse_method("self:gradient_x_activation:error:uimer-gb")
+
+
+def test_eval_config_keeps_the_rationale_store_through_its_json_form() -> None:
+    from amplify_agents.eval import EvalConfig
+
+    config = EvalConfig(task="t.json", rationale_store=["gold-dir", "gold"], uimer_alpha=0.5, uimer_warmup=1)
+    again = EvalConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again.rationale_store == ("gold-dir", "gold") and again == config

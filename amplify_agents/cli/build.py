@@ -278,8 +278,6 @@ def _gold_rationales(store_dir: Path, name: str | None) -> dict[str, Any]:
     """Gold rationales (example id -> keywords) from the demonstrations of store ``name``, read-only."""
     if name is None:
         return {}
-    from amplify_agents.models.uimer import rationales_from_store
-    from amplify_agents.stores import RationaleStore
+    from amplify_agents.models.uimer import read_rationale_store
 
-    with RationaleStore.local(name, store_dir, read_only=True) as source:
-        return dict(rationales_from_store(source))
+    return dict(read_rationale_store(store_dir, name))

@@ -399,5 +399,6 @@ class ProxyTrainingOptions(OptionGroup):
             return None
         from amplify_agents.models.uimer import UimerSettings
 
-        method = self.proxy_training.value.removeprefix("uimer-")
-        return UimerSettings(method=method, alpha=self.uimer_alpha, warmup_epochs=self.uimer_warmup)  # type: ignore[arg-type]
+        return UimerSettings.from_name(
+            self.proxy_training.value, alpha=self.uimer_alpha, warmup_epochs=self.uimer_warmup
+        )

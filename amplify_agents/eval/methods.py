@@ -65,7 +65,7 @@ from amplify_agents.explainers.registry import EXPLAINERS, create_explainer, cre
 from amplify_agents.framing import Frame
 from amplify_agents.models import LoadedModel, parse_answer
 from amplify_agents.models.calibration import CalibrationMethod
-from amplify_agents.models.uimer import UIMER_METHODS, UimerSettings, rationales_from_store
+from amplify_agents.models.uimer import UIMER_TRAININGS, UimerSettings, read_rationale_store
 from amplify_agents.predictors import LabelPredictor, Prediction, ProxyMCSPredictor, TargetPredictor
 from amplify_agents.prompts import PromptStyle
 from amplify_agents.rationales import AMPLIFY, P_STEP, SELF_TOPK, RationaleTemplate
@@ -90,7 +90,6 @@ MODIFIERS: dict[str, str] = {
     "xyr": "rationale after the answer",
     "gen": "the model writes the query's rationale before answering",
 }
-UIMER_TRAININGS: tuple[str, ...] = tuple(f"uimer-{m}" for m in UIMER_METHODS)
 BASELINES: tuple[str, ...] = ("zero-shot", "io", "io-semantic", "auto-cot", "random-keywords")
 AUTO_COT_TRIGGER = "Let's think step by step."
 
@@ -322,11 +321,7 @@ class SeedContext:
             if training is not None:
                 if cfg.proxy != "classifier":
                     raise ValueError(f"{training} trains the classifier proxy: set proxy='classifier'.")
-                uimer = UimerSettings(
-                    method=training.removeprefix("uimer-"),  # type: ignore[arg-type]
-                    alpha=cfg.uimer_alpha,
-                    warmup_epochs=cfg.uimer_warmup,
-                )
+                uimer = UimerSettings.from_name(training, alpha=cfg.uimer_alpha, warmup_epochs=cfg.uimer_warmup)
             self._proxies[training] = create_proxy(
                 cfg.proxy,
                 labels=self.task.labels,
@@ -348,11 +343,7 @@ class SeedContext:
         """UIMER's gold rationales from ``config.rationale_store`` (example id -> keywords), read-only."""
         if self.config.rationale_store is None:
             return {}
-        from amplify_agents.stores import RationaleStore
-
-        directory, name = self.config.rationale_store
-        with RationaleStore.local(name, directory, read_only=True) as store:
-            return rationales_from_store(store)
+        return read_rationale_store(*self.config.rationale_store)
 
     def local_slm(self) -> LoadedModel:
         """The local model that explains itself; a clear error when the target is hosted and none was given."""

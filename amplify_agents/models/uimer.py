@@ -43,6 +43,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -58,15 +59,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "UIMER_METHODS",
+    "UIMER_TRAININGS",
     "UimerReport",
     "UimerSettings",
     "UimerTrainer",
     "gold_spans",
     "rationales_from_store",
+    "read_rationale_store",
 ]
 
 UimerMethod = Literal["gb", "im", "dm"]
 UIMER_METHODS: tuple[UimerMethod, ...] = ("gb", "im", "dm")
+_PREFIX = "uimer-"
+UIMER_TRAININGS: tuple[str, ...] = tuple(_PREFIX + m for m in UIMER_METHODS)
+"""The trainings' names, as the CLI (``--proxy-training``) and the evaluation's method names spell them."""
 Span = tuple[int, int]
 
 
@@ -104,7 +110,14 @@ class UimerSettings:
     @property
     def name(self) -> str:
         """``"uimer-gb"`` etc.: the training's name in proxy settings, saved proxies and the CLI."""
-        return f"uimer-{self.method}"
+        return _PREFIX + self.method
+
+    @classmethod
+    def from_name(cls, name: str, **settings: Any) -> UimerSettings:
+        """The settings of the training called ``name`` (one of :data:`UIMER_TRAININGS`), with ``settings``."""
+        if name not in UIMER_TRAININGS:
+            raise ValueError(f"Unknown UIMER training {name!r}: use one of {', '.join(UIMER_TRAININGS)}.")
+        return cls(method=name.removeprefix(_PREFIX), **settings)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -171,6 +184,14 @@ def rationales_from_store(store: RationaleStore, where: Where | None = None) -> 
         if demo.example_id and demo.keywords:
             out[demo.example_id] = tuple(demo.keywords)
     return out
+
+
+def read_rationale_store(directory: str | os.PathLike[str], name: str) -> dict[str, GoldMarks]:
+    """:func:`rationales_from_store` of the local store ``name`` in ``directory``, opened read-only."""
+    from amplify_agents.stores import RationaleStore
+
+    with RationaleStore.local(name, directory, read_only=True) as store:
+        return rationales_from_store(store)
 
 
 class UimerTrainer:

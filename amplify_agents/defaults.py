@@ -19,8 +19,13 @@ README says so).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["DEFAULTS", "Defaults"]
+__all__ = ["DEFAULTS", "Defaults", "DemoLayout"]
+
+DemoLayout = Literal["xry", "xyr"]
+"""Where a demonstration's rationale goes: before its answer, (x, r, y) as in both papers, or
+after it, (x, y, r)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,10 @@ class Defaults:
         shots: demonstrations per prompt (the selector's ``k``, ``eval --n-shot``).
         demonstrations: demonstrations a build ends up with (``BuildConfig.n``, ``build --n``),
             more than one prompt's worth so that retrieval has a choice.
+        placement: where each demonstration's rationale goes in a prompt, ``"xry"`` (before
+            the answer) or ``"xyr"`` (after it): the text and chat prompts
+            (:class:`~amplify_agents.prompts.PromptStyle`), the LangChain templates, the agent
+            middleware and the answering path (:class:`~amplify_agents.answering.AnswerSettings`).
     """
 
     explainer: str = "grad_x_input"
@@ -41,11 +50,22 @@ class Defaults:
     keywords: int = 5
     shots: int = 4
     demonstrations: int = 8
+    placement: DemoLayout = "xry"
+
+    def __post_init__(self) -> None:
+        if self.placement not in ("xry", "xyr"):
+            raise ValueError(f"Unknown placement {self.placement!r}: use 'xry' or 'xyr'.")
+
+    @property
+    def rationale_first(self) -> bool:
+        """Whether demonstrations are laid out (x, r, y) (the rationale before the answer)."""
+        return self.placement == "xry"
 
     @property
     def amplify_method(self) -> str:
-        """The evaluation method that the ``amplify`` shorthand names (``amplify:<explainer>:<strategy>``)."""
-        return f"amplify:{self.explainer}:{self.strategy}"
+        """The evaluation method that the ``amplify`` shorthand names (``amplify:<explainer>:<strategy>``,
+        with ``+xyr`` when the rationale goes after the answer)."""
+        return f"amplify:{self.explainer}:{self.strategy}" + ("" if self.rationale_first else "+xyr")
 
 
 DEFAULTS = Defaults()

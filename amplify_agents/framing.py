@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.tasks import Task
 
 __all__ = ["Frame"]
@@ -110,7 +111,9 @@ class Frame:
         body = self._join(head, self.neutralise(text))
         return body + self.output_prefix, (len(head), len(head) + len(text))
 
-    def demo(self, text: str, label: str, rationale: str = "", *, rationale_first: bool = True) -> str:
+    def demo(
+        self, text: str, label: str, rationale: str = "", *, rationale_first: bool = DEFAULTS.rationale_first
+    ) -> str:
         """One few-shot demonstration: the input, then rationale and answer in the chosen order.
 
         Input, label and rationale go through :meth:`neutralise`: none can open a turn of its own.

@@ -29,6 +29,7 @@ from langchain_core.prompts import (
     PromptTemplate,
 )
 
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.demonstrations import DemoKeys
 from amplify_agents.framing import Frame
 
@@ -61,7 +62,7 @@ def build_text_prompt(
     demos: Sequence[Mapping[str, Any]],
     frame: Frame = Frame(),
     *,
-    rationale_first: bool = True,
+    rationale_first: bool = DEFAULTS.rationale_first,
     keys: DemoKeys = DemoKeys(),
     ending: Ending = "answer",
     context: str | None = None,
@@ -102,7 +103,7 @@ def few_shot_text_template(
     *,
     examples: Sequence[Mapping[str, Any]] | None = None,
     example_selector: BaseExampleSelector | None = None,
-    rationale_first: bool = True,
+    rationale_first: bool = DEFAULTS.rationale_first,
     keys: DemoKeys = DemoKeys(),
     query_key: str = "input",
 ) -> FewShotPromptTemplate:
@@ -151,7 +152,7 @@ class _FrameFewShotPrompt(FewShotPromptTemplate):
 
     frame: Frame
     keys: DemoKeys
-    rationale_first: bool = True
+    rationale_first: bool = DEFAULTS.rationale_first
     query_key: str = "input"
 
     def format(self, **kwargs: Any) -> str:
@@ -173,7 +174,7 @@ class _FrameDemoPrompt(PromptTemplate):
 
     frame: Frame
     keys: DemoKeys
-    rationale_first: bool = True
+    rationale_first: bool = DEFAULTS.rationale_first
 
     def format(self, **kwargs: Any) -> str:
         return (
@@ -187,10 +188,14 @@ class _FrameDemoPrompt(PromptTemplate):
         )
 
 
-def _assistant_text(demo: Mapping[str, Any], frame: Frame, keys: DemoKeys, answer_prefix: str) -> str:
-    rationale = str(demo.get(keys.rationale) or "")
+def _assistant_text(demo: Mapping[str, Any], keys: DemoKeys, answer_prefix: str, rationale_first: bool) -> str:
+    """A demo's assistant turn: "<rationale> <answer_prefix><label>", or with the rationale after
+    the answer, "<answer_prefix><label>" and the rationale on the next line."""
+    rationale = str(demo.get(keys.rationale) or "").strip()
     answer = f"{answer_prefix}{demo[keys.answer]}"
-    return f"{rationale} {answer}".strip() if rationale else answer
+    if not rationale:
+        return answer
+    return f"{rationale} {answer}" if rationale_first else f"{answer}\n{rationale}"
 
 
 def build_chat_messages(
@@ -201,9 +206,11 @@ def build_chat_messages(
     keys: DemoKeys = DemoKeys(),
     answer_prefix: str = "The answer is ",
     system: bool = True,
+    rationale_first: bool = DEFAULTS.rationale_first,
 ) -> list[BaseMessage]:
     """Chat form (Self-AMPLIFY A.3): each demo is a user turn (the input) and an
-    assistant turn (rationale, then "The answer is <label>"); the query is the last user turn.
+    assistant turn (rationale, then "The answer is <label>"; with ``rationale_first=False``
+    the answer, then the rationale on its own line); the query is the last user turn.
 
     With ``system=False`` the instruction is put in front of the first user turn instead
     (for chat templates that reject a system role, such as Gemma's).
@@ -217,7 +224,7 @@ def build_chat_messages(
         if i == 0 and instruction and not system:
             text = f"{instruction}\n\n{text}"
         messages.append(HumanMessage(text))
-        messages.append(AIMessage(_assistant_text(demo, frame, keys, answer_prefix)))
+        messages.append(AIMessage(_assistant_text(demo, keys, answer_prefix, rationale_first)))
     last = query if (demos or not instruction or system) else f"{instruction}\n\n{query}"
     messages.append(HumanMessage(last))
     return messages
@@ -231,15 +238,17 @@ def few_shot_chat_template(
     keys: DemoKeys = DemoKeys(),
     answer_prefix: str = "The answer is ",
     query_key: str = "input",
+    rationale_first: bool = DEFAULTS.rationale_first,
 ) -> ChatPromptTemplate:
     """A ``ChatPromptTemplate`` with a ``FewShotChatMessagePromptTemplate`` inside.
 
-    The demo's assistant turn is "{rationale} The answer is {answer}"; a demo without a
-    rationale shows only the answer.
+    The demo's assistant turn is "{rationale} The answer is {answer}" (with
+    ``rationale_first=False``: "The answer is {answer}", then the rationale on the next line);
+    a demo without a rationale shows only the answer.
     """
-    example_prompt = ChatPromptTemplate.from_messages(
-        [("human", f"{{{keys.input}}}"), ("ai", f"{{{keys.rationale}}} {_escape(answer_prefix)}{{{keys.answer}}}")]
-    )
+    cue = f"{_escape(answer_prefix)}{{{keys.answer}}}"
+    reply = f"{{{keys.rationale}}} {cue}" if rationale_first else f"{cue}\n{{{keys.rationale}}}"
+    example_prompt = ChatPromptTemplate.from_messages([("human", f"{{{keys.input}}}"), ("ai", reply)])
     few_shot = FewShotChatMessagePromptTemplate(
         examples=[dict(e) for e in examples] if examples is not None else None,
         example_selector=example_selector,
@@ -291,7 +300,8 @@ class PromptStyle:
         frame: instruction and the text around each input (text form); also where a text
             continuation ends (the next question's cue).
         keys: the demo dict keys (what the example selector returns).
-        rationale_first: (x, r, y) demonstrations, as in both papers; False gives (x, y, r).
+        rationale_first: (x, r, y) demonstrations, as in both papers; False gives (x, y, r), in
+            text and chat form. Default: the library's (:data:`~amplify_agents.defaults.DEFAULTS`).
         generate_rationale: text form: end the prompt after the query so the model writes a
             rationale, then the frame's answer cue and the answer. Default False: the prompt
             ends at the answer cue.
@@ -304,7 +314,7 @@ class PromptStyle:
 
     frame: Frame = Frame()
     keys: DemoKeys = DemoKeys()
-    rationale_first: bool = True
+    rationale_first: bool = DEFAULTS.rationale_first
     generate_rationale: bool = False
     answer_prefix: str = "The answer is "
     system_message: bool = True
@@ -352,7 +362,13 @@ def build_prompt(
     block = f"{style.context_header}\n{style.context_formatter(context)}" if context is not None else None
     if form == "chat":
         messages = build_chat_messages(
-            query, demos, style.frame, keys=style.keys, answer_prefix=style.answer_prefix, system=style.system_message
+            query,
+            demos,
+            style.frame,
+            keys=style.keys,
+            answer_prefix=style.answer_prefix,
+            system=style.system_message,
+            rationale_first=style.rationale_first,
         )
         last = messages.pop()
         if block is not None:

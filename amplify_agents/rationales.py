@@ -24,7 +24,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from amplify_agents.demonstrations import Demonstration
 
@@ -46,8 +46,6 @@ __all__ = [
     "write_demonstration",
 ]
 
-Placement = Literal["before", "after"]
-
 
 def join_english(words: Sequence[str]) -> str:
     """Join words as English lists: "a", "a and b", "a, b and c"."""
@@ -61,17 +59,19 @@ def join_english(words: Sequence[str]) -> str:
 
 @dataclass(frozen=True)
 class RationaleTemplate:
-    """A rationale template and where the rationale goes in a demonstration.
+    """A rationale template.
+
+    Where the rationale goes in a prompt (before or after the answer) is the prompt's layout,
+    not the template's: :attr:`~amplify_agents.prompts.PromptStyle.rationale_first`, default
+    :data:`~amplify_agents.defaults.DEFAULTS`\ ``.placement``.
 
     Attributes:
         id: a stable name, stored with each demonstration (part of its id).
         text: the template, a ``str.format`` string using the fields listed in the module doc.
-        placement: "before" the answer, (x, r, y) as in both papers, or "after" it, (x, y, r).
     """
 
     id: str
     text: str
-    placement: Placement = "before"
 
     @property
     def fields(self) -> set[str]:

@@ -59,8 +59,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--proxy-epochs", type=int, default=10)
     p.add_argument("--uimer-alpha", type=float, default=1.0, help="UIMER's alpha (amplify:...:uimer-gb methods)")
     p.add_argument("--uimer-warmup", type=int, default=2, help="UIMER's warm-up epochs")
-    p.add_argument("--rationale-store", nargs=2, metavar=("DIR", "NAME"), default=None,
-                   help="UIMER's gold rationales: the keywords of this store's demonstrations, by example id")
+    p.add_argument(
+        "--rationale-store",
+        nargs=2,
+        metavar=("DIR", "NAME"),
+        default=None,
+        help="UIMER's gold rationales: the keywords of this store's demonstrations, by example id",
+    )
     p.add_argument("--retrieval-candidates", type=int, default=None)
     p.add_argument("--device", default=None, help='"cuda" or "auto" for a GPU (default: CPU)')
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results", help="results root")

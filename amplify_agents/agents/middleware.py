@@ -60,6 +60,10 @@ Placement = Literal["system_prompt", "messages"]
 """Where the demonstrations go: the system prompt (text) or few-shot messages before the conversation."""
 
 _PLACEMENTS: tuple[str, ...] = ("system_prompt", "messages")
+_HEADERS = {  # keyed by PromptStyle.rationale_first
+    True: "Solved examples, each with its reasoning before the answer:",
+    False: "Solved examples, each answer followed by its reasoning:",
+}
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class AmplifyMiddlewareSettings:
         placement: ``"system_prompt"``: text demonstrations appended to the system prompt (one
             is created when the agent has none); ``"messages"``: user/assistant pairs before
             the conversation.
-        header: the line before the demonstrations in the system prompt.
+        header: the line before the demonstrations in the system prompt; default: one that says
+            where each demonstration's reasoning is (before or after its answer, as ``style``).
         style: the layout (frame, demo keys, (x, r, y) or (x, y, r), the assistant turns'
             ``answer_prefix``); default: the selector's frame and keys. The frame's instruction
             is not used: the agent's own system prompt is the instruction.
@@ -81,7 +86,7 @@ class AmplifyMiddlewareSettings:
     """
 
     placement: Placement = "system_prompt"
-    header: str = "Solved examples, each with its reasoning before the answer:"
+    header: str | None = None
     style: PromptStyle | None = None
     cache_size: int = 64
     limits: TextLimits = DEFAULT_LIMITS
@@ -126,6 +131,7 @@ class AmplifyMiddleware(AgentMiddleware):
         self.feedback = feedback
         frame = None if settings.style is not None else getattr(selector, "frame", None)
         self.style: PromptStyle = chain_style(selector, frame, settings.style)
+        self.header = settings.header or _HEADERS[self.style.rationale_first]
         self._input_key = str(getattr(selector, "input_key", "input"))
         self._seen: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
         self._lock = threading.Lock()
@@ -170,13 +176,15 @@ class AmplifyMiddleware(AgentMiddleware):
                 replace(self.style.frame, instruction=""),
                 keys=self.style.keys,
                 answer_prefix=self.style.answer_prefix,
+                rationale_first=self.style.rationale_first,
             )[:-1]  # the last one is the (empty) query turn: the conversation follows instead
             return request.override(messages=[*pairs, *request.messages])
         block = self.demonstration_text(demos)
         return request.override(system_message=_extended(request.system_message, block))
 
     def demonstration_text(self, demos: Sequence[dict[str, Any]]) -> str:
-        """The demonstrations as the system prompt shows them: the header, then each (x, r, y)."""
+        """The demonstrations as the system prompt shows them: the header, then each in the style's
+        layout ((x, r, y), or (x, y, r) with ``style.rationale_first=False``)."""
         frame, keys = self.style.frame, self.style.keys
         # Frame.demo is the text prompts' own layout of one demonstration (cue lines folded).
         body = "".join(
@@ -189,7 +197,7 @@ class AmplifyMiddleware(AgentMiddleware):
             + "\n"
             for d in demos
         )
-        return f"{self.settings.header}\n{body}".strip()
+        return f"{self.header}\n{body}".strip()
 
     # ----------------------------------------------------------------------- feedback
     def after_agent(self, state: AgentState, runtime: Runtime) -> dict[str, Any] | None:

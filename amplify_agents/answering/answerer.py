@@ -8,12 +8,16 @@ backend (:mod:`~amplify_agents.answering.backends`) scores the labels or generat
 Placements of the rationale:
 
 ======= ==========================================================================================
-``xry`` (default) demos as (x, r, y), rationale before the answer as in both papers; the query is
+``xry`` demos as (x, r, y), rationale before the answer as in both papers; the query is
         answered directly after the answer cue
-``xyr`` demos as (x, y, r), the rationale after the answer; the query is answered directly
+``xyr`` demos as (x, y, r), the rationale after the answer; the query is answered directly (chat
+        form: the demos' assistant turns state the answer, then the rationale)
 ``gen`` demos as (x, r, y); the model first writes the query's own rationale (greedy, one line),
         then the labels are scored after it (chat form: the model's reply holds both)
 ======= ==========================================================================================
+
+The default is the library's (:data:`~amplify_agents.defaults.DEFAULTS`\ ``.placement``). The
+placement decides the demonstrations' layout: it overrides ``style.rationale_first``.
 
 Calibration (``"contextual"``, Zhao et al. 2021; ``"pmi"``, Holtzman et al. 2021) subtracts a
 label prior computed from the *same* prompt layout (same demonstrations and context) with
@@ -32,6 +36,7 @@ from langchain_core.documents import Document
 from langchain_core.messages import BaseMessage
 
 from amplify_agents.answering.backends import AnswerBackend, Prompt, Reply, ReplySettings
+from amplify_agents.defaults import DEFAULTS
 from amplify_agents.models.calibration import (
     CONTENT_FREE_INPUTS,
     CalibrationMethod,
@@ -57,14 +62,14 @@ class AnswerSettings:
 
     Attributes:
         style: the prompt layout (frame, keys, chat answer cue, context).
-        placement: ``"xry"``, ``"xyr"`` or ``"gen"`` (see the module doc).
+        placement: ``"xry"``, ``"xyr"`` or ``"gen"`` (see the module doc); default: the library's.
         calibration: None, ``"contextual"`` or ``"pmi"`` (needs a backend that scores labels).
         max_new_tokens: the answer's length when it is generated (backends without scores).
         rationale_max_new_tokens: the query rationale's length under ``"gen"``.
     """
 
     style: PromptStyle = PromptStyle()
-    placement: Placement = "xry"
+    placement: Placement = DEFAULTS.placement
     calibration: CalibrationMethod | None = None
     max_new_tokens: int = 16
     rationale_max_new_tokens: int = 48
@@ -142,10 +147,10 @@ class Answerer:
                 f"({backend.model_name}) gives none: use a local model or a completions endpoint with "
                 "log-probabilities, or turn calibration off."
             )
-        if settings.placement == "xyr" and backend.form == "chat":
-            raise ValueError("placement 'xyr' is a text-form layout: chat prompts put the rationale before the answer.")
         self.backend = backend
         self.settings = settings
+        # The placement decides the demonstrations' layout, and how a chat reply is read back.
+        self.style = replace(settings.style, rationale_first=settings.placement != "xyr")
 
     @property
     def form(self) -> PromptForm:
@@ -167,10 +172,7 @@ class Answerer:
         ending: Literal["answer", "rationale"] = "answer",
     ) -> Prompt:
         """The prompt for one query in this answerer's form and placement."""
-        style = self.settings.style
-        if self.settings.placement == "xyr":
-            style = replace(style, rationale_first=False)
-        return build_prompt(query, demos, style, form=self.form, history=history, context=context, ending=ending)
+        return build_prompt(query, demos, self.style, form=self.form, history=history, context=context, ending=ending)
 
     # ------------------------------------------------------------------ answers
     def answer(
@@ -256,7 +258,7 @@ class Answerer:
 
     # ------------------------------------------------------------------ pieces
     def _ask(self, prompts: Sequence[Prompt], label_lists: Sequence[tuple[str, ...]]) -> list[Reply]:
-        st = self.settings.style
+        st = self.style
         max_new = self.settings.max_new_tokens
         if self.form == "chat" and self.settings.placement == "gen":
             max_new += self.settings.rationale_max_new_tokens
@@ -270,14 +272,14 @@ class Answerer:
         heads = [self.prompt(q, d, ending="rationale", **ctx) for q, d in zip(queries, per_query, strict=True)]
         written = self.backend.generate(heads, max_new_tokens=self.settings.rationale_max_new_tokens, stop=("\n",))
         texts = [" ".join(t.split()) for t in written]
-        cue = self.settings.style.frame.output_prefix
+        cue = self.style.frame.output_prefix
         return [f"{h}{t}{cue}" for h, t in zip(heads, texts, strict=True)], texts  # type: ignore[operator]
 
     def _prior_prompts(self, demos: Sequence[Demo], ctx: Mapping[str, Any]) -> list[Prompt]:
         method = self.settings.calibration or "contextual"
         if method == "contextual" and self.settings.placement == "gen" and self.form == "text":
             return self._with_rationales(CONTENT_FREE_INPUTS, [demos] * len(CONTENT_FREE_INPUTS), ctx)[0]
-        return prior_prompts(method, lambda x: self.prompt(x, demos, **ctx), self.settings.style)
+        return prior_prompts(method, lambda x: self.prompt(x, demos, **ctx), self.style)
 
     def _finish(
         self, reply: Reply, labels: tuple[str, ...], prompt: Prompt, rationale: str, prior: LabelPrior | None
@@ -286,7 +288,7 @@ class Answerer:
         if reply.scores is not None and reply.readable(labels):  # else the reply's text decides
             scores = apply_prior(reply.scores, prior) if prior is not None else reply.scores
             if reply.text is not None and not rationale:
-                rationale = parse_completion(reply.text, None, self.form, self.settings.style)[0]
+                rationale = parse_completion(reply.text, None, self.form, self.style)[0]
             return Answer(
                 labels=labels,
                 predicted=scores.predicted,
@@ -298,7 +300,7 @@ class Answerer:
                 prompt=text_prompt,
                 prior=prior.as_dict() if prior is not None else None,
             )
-        written, predicted = parse_completion(reply.text or "", labels, self.form, self.settings.style)
+        written, predicted = parse_completion(reply.text or "", labels, self.form, self.style)
         return Answer(
             labels=labels,
             predicted=predicted,
@@ -343,7 +345,9 @@ def parse_completion(
     """Split a model's text into (rationale, answer).
 
     Text form with ``style.generate_rationale``: the rationale is what comes before the frame's
-    answer cue (e.g. "A:"). Chat form: what comes before the last ``style.answer_prefix``. The
+    answer cue (e.g. "A:"). Chat form: what comes before the last ``style.answer_prefix``; when
+    the rationale goes after the answer (``style.rationale_first=False``) the answer is the line
+    after the first ``answer_prefix`` and the rationale is the rest. The
     answer is parsed onto ``labels`` with :func:`~amplify_agents.models.parse_answer` (``None``
     if unparseable); without labels it is the first line of the answer text.
     """
@@ -358,7 +362,10 @@ def parse_completion(
     elif form == "chat":
         marker = _marker_regex(style.answer_prefix)
         found = list(marker.finditer(text)) if marker else []
-        if found:
+        if found and not style.rationale_first:  # (x, y, r): the answer's line, then its rationale
+            head, _, tail = text[found[0].end() :].strip().partition("\n")
+            rationale, answer_text = " ".join([text[: found[0].start()].strip(), tail.strip()]).strip(), head
+        elif found:
             rationale, answer_text = text[: found[-1].start()].strip(), text[found[-1].end() :]
     elif form == "text":
         answer_text = _first_line(text)  # the prompt ends at the answer cue: the answer is one line

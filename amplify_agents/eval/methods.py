@@ -56,7 +56,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings
+from amplify_agents.answering import AnswerBackend, Answerer, AnswerSettings, Placement
 from amplify_agents.builder import BuildConfig, DemonstrationBuilder
 from amplify_agents.defaults import DEFAULTS
 from amplify_agents.eval.config import EvalConfig
@@ -83,13 +83,13 @@ __all__ = [
 ]
 
 Kind = Literal["zero-shot", "io", "io-semantic", "auto-cot", "random-keywords", "amplify", "self"]
-Placement = Literal["xry", "xyr", "gen"]
 MODIFIERS: dict[str, str] = {
     "cal": "contextual calibration",
     "pmi": "domain-conditional PMI calibration",
     "xyr": "rationale after the answer",
     "gen": "the model writes the query's rationale before answering",
 }
+_PLACEMENTS = frozenset({"xyr", "gen"})
 BASELINES: tuple[str, ...] = ("zero-shot", "io", "io-semantic", "auto-cot", "random-keywords")
 AUTO_COT_TRIGGER = "Let's think step by step."
 
@@ -152,6 +152,10 @@ def parse_method(name: str) -> MethodSpec:
     ``amplify:grad_x_input:h-mcs+xyr+pmi``.
     """
     base, *mods = [part.strip() for part in name.strip().split("+")]
+    if base == "amplify":  # the shorthand: the library's default configuration, placement included
+        base, *default_placement = DEFAULTS.amplify_method.split("+")
+        if not set(mods) & _PLACEMENTS:
+            mods = [*default_placement, *mods]
     spec = _parse_base(base, name)
     placement: Placement = "xry"
     calibration: CalibrationMethod | None = None
@@ -162,7 +166,7 @@ def parse_method(name: str) -> MethodSpec:
                 + ", ".join(f"+{m} ({what})" for m, what in MODIFIERS.items())
                 + "."
             )
-        if mod in ("xyr", "gen"):
+        if mod in _PLACEMENTS:
             if placement != "xry":
                 raise ValueError(f"Method {name!r} has two placements: choose one of +xyr or +gen.")
             if not spec.has_rationales:
@@ -184,8 +188,6 @@ def parse_method(name: str) -> MethodSpec:
 
 
 def _parse_base(text: str, name: str) -> MethodSpec:
-    if text == "amplify":  # the shorthand: the library's default configuration
-        text = DEFAULTS.amplify_method
     if text in BASELINES:
         if text == "random-keywords":
             return MethodSpec(text, "random-keywords", "random", "random")

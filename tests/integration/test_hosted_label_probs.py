@@ -158,3 +158,32 @@ def test_chat_route_gives_label_probs(llama_server: LlamaServer, selector, sport
     odd = chain.invoke({"input": queries[0], "labels": ["zebra-7", "quasar-9"]})
     assert odd.label_probs is None and odd.answer is None
     assert set(odd.outside_top_k) == {"zebra-7", "quasar-9"}
+
+
+def test_chat_route_with_the_rationale_after_the_answer(
+    llama_server: LlamaServer, selector, sports, frame, queries
+) -> None:  # noqa: F811
+    """(x, y, r) in chat form: each demonstration's assistant turn states the answer, then its
+    rationale; the server's reply is read for label probabilities from the first answer cue."""
+    labels = list(sports.labels)
+    style = PromptStyle(frame=frame, system_message=False, rationale_first=False)
+    chat = ChatOpenAI(
+        base_url=llama_server.base_url,
+        api_key="not-needed",
+        model=llama_server.model,
+        temperature=0,
+        max_retries=0,
+        timeout=120,
+        extra_body={"max_tokens": 8},
+    )
+    chain = create_amplify_chain(selector, labels=labels, style=style, hosted=chat, routing=NO_FALLBACK)
+    result = chain.invoke(queries[0])
+    assert (result.route, result.fallback) == ("hosted", False) and result.raw_text
+    turns = [t for t in result.prompt.split("\nAI: ")[1:]]
+    assert turns and all(t.startswith(style.answer_prefix) for t in turns), result.prompt
+    assert all("The key words:" in t.split("\n", 1)[1] for t in turns), result.prompt  # the rationale follows
+    if result.label_probs is not None:
+        assert set(result.label_probs) == set(labels)
+        assert result.answer == max(result.label_probs, key=result.label_probs.get)
+    else:  # every label outside the top-k: the text decided
+        assert set(result.outside_top_k) == set(labels), result.raw_text

@@ -29,7 +29,6 @@ def test_amplify_template() -> None:
         text
         == "The key words: gruel, breakfast and expensive are important clues to predict (b) as the correct answer."
     )
-    assert AMPLIFY.placement == "before"
 
 
 def test_self_topk_and_p_step() -> None:
@@ -39,7 +38,7 @@ def test_self_topk_and_p_step() -> None:
 
 
 def test_custom_template_with_ranked_fields() -> None:
-    t = RationaleTemplate("mine", "{w1} matters most for {label}.", placement="after")
+    t = RationaleTemplate("mine", "{w1} matters most for {label}.")
     assert t.render("yes", ["alpha", "beta"]) == "alpha matters most for yes."
     with pytest.raises(ValueError, match="w1"):
         t.render("yes", [])

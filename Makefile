@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml constraints.txt
 # (llama-cpp-python 0.3.36, 2026-12-02). --no-cache-dir: pip would reuse a native wheel it cached.
 LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF $(if $(filter x86_64,$(shell uname -m)),-DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON)
 $(TEST_STAMP): $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt -e '.[offline,dev,llama-server]'
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install -q --no-cache-dir -c constraints.txt -e '.[offline,dev,llama-server,ray]'
 	touch $(TEST_STAMP)
 
 setup: $(STAMP)

@@ -88,6 +88,9 @@ _EXPORTS: dict[str, str] = {
     "BuildConfig": "amplify_agents.builder",
     "BuildReport": "amplify_agents.builder",
     "DemonstrationBuilder": "amplify_agents.builder",
+    "BuildRecipe": "amplify_agents.ray_build",  # the [ray] extra: Ray is imported only when a build runs
+    "RayBuilder": "amplify_agents.ray_build",
+    "RayBuildSettings": "amplify_agents.ray_build",
     "Demonstration": "amplify_agents.demonstrations",
     "DemoKeys": "amplify_agents.demonstrations",
     # store, selector, prompts

@@ -31,10 +31,17 @@ from amplify_agents.explainers.words import document_frequency_weights, split_wo
 from amplify_agents.predictors import LabelPredictor, Prediction, name_too_long, predict_pool
 from amplify_agents.rationales import RationaleTemplate, demonstration_skeleton, template_for, write_rationale
 from amplify_agents.stores import RationaleStore
-from amplify_agents.strategies import Strategy, select_by_strategy
+from amplify_agents.strategies import Selection, Strategy, select_by_strategy
 from amplify_agents.tasks import Example, Task
 
-__all__ = ["BuildConfig", "BuildReport", "DemonstrationBuilder", "remove_words"]
+__all__ = [
+    "BuildConfig",
+    "BuildReport",
+    "DemonstrationBuilder",
+    "corpus_word_weights",
+    "rank_predictions",
+    "remove_words",
+]
 
 
 def remove_words(text: str, words: Sequence[str]) -> str:
@@ -129,6 +136,48 @@ class BuildReport:
             lines.append(f"discarded: {reason} ({count})")
         lines.append(f"labels: {dict(self.label_counts)}; requested {self.requested}, have {len(self.demo_ids)}")
         return "\n".join(lines)
+
+
+def corpus_word_weights(config: BuildConfig, corpus: Sequence[Example]) -> dict[str, float] | None:
+    """The keyword-ranking weights of a build over ``corpus`` (None without ``config.df_filter``)."""
+    if not config.df_filter:
+        return None
+    return document_frequency_weights((e.input for e in corpus), min_df=config.min_df)
+
+
+def rank_predictions(
+    task_name: str,
+    config: BuildConfig,
+    predictions: Sequence[Prediction],
+    report: BuildReport,
+    *,
+    faithfulness: dict[str, float] | None = None,
+) -> Selection:
+    """Rank every eligible prediction by the build's strategy, recording the counts in ``report``.
+
+    Raises:
+        AmplifyError: fewer than ``config.n`` are eligible and ``config.on_short`` is "fail".
+    """
+    t = time.perf_counter()
+    ranked = select_by_strategy(
+        predictions,
+        config.strategy,
+        len(predictions),
+        seed=config.seed,
+        balanced=config.balanced,
+        faithfulness=faithfulness,
+    )
+    report.eligible = ranked.eligible
+    report.discarded.update(ranked.discarded)
+    report.seconds["select"] = time.perf_counter() - t
+    report.seconds.setdefault("explain", 0.0)
+    report.seconds.setdefault("store", 0.0)
+    if ranked.eligible < config.n and config.on_short == "fail":
+        raise AmplifyError(
+            f"Strategy {config.strategy!r} found {ranked.eligible} eligible examples of {config.n} requested "
+            f"in task {task_name!r}; nothing was written. Pass on_short='proceed' to build with fewer."
+        )
+    return ranked
 
 
 class DemonstrationBuilder:
@@ -229,64 +278,61 @@ class DemonstrationBuilder:
     # --------------------------------------------------------------------- run
     def run(self, examples: Sequence[Example] | None = None) -> BuildReport:
         """Build (or resume building) up to ``config.n`` demonstrations; return the report."""
-        cfg = self.config
-        corpus = list(examples if examples is not None else self.task.examples)
-        report = BuildReport(self.task.name, cfg.strategy, cfg.n, examples=len(corpus))
-        if not corpus:
-            raise AmplifyError(f"Nothing to build: the corpus of task {self.task.name!r} is empty.")
-
-        if cfg.df_filter and self.explainer.word_weights is None:
-            # Passed to each explain call, never set on the caller's explainer.
-            self.word_weights = document_frequency_weights((e.input for e in corpus), min_df=cfg.min_df)
-
+        corpus, report = self.start(examples)
         t = time.perf_counter()
         # The target's predictions are kept beside a persistent store: a re-run predicts nothing again.
         cache_dir = self.store.directory / ".amplify" / "predictions" if self.store.directory else None
         predictions = predict_pool(self.predictor, corpus, progress=self.progress, cache_dir=cache_dir)
         report.predicted = len(predictions)
         report.seconds["predict"] = time.perf_counter() - t
+        ranked = self.rank(predictions, report)
 
-        t = time.perf_counter()
-        faith_scores: dict[str, float] | None = None
-        if cfg.strategy == "f-exp":
-            faith_scores = self._rank_faithfulness(predictions, report)
-        # Rank every eligible example; the walk below stops once n are stored.
-        ranked = select_by_strategy(
-            predictions, cfg.strategy, len(predictions), seed=cfg.seed, balanced=cfg.balanced, faithfulness=faith_scores
-        )
-        report.eligible = ranked.eligible
-        report.discarded.update(ranked.discarded)
-        report.seconds["select"] = time.perf_counter() - t
-        if ranked.eligible < cfg.n and cfg.on_short == "fail":
-            raise AmplifyError(
-                f"Strategy {cfg.strategy!r} found {ranked.eligible} eligible examples of {cfg.n} requested "
-                f"in task {self.task.name!r}; nothing was written. Pass on_short='proceed' to build with fewer."
-            )
-
-        report.seconds["explain"] = report.seconds["store"] = 0.0
         skeletons = [self.skeleton(p, filled=p.example.id in ranked.filled) for p in ranked.chosen]
         stored = self.store.has([s.demo_id for s in skeletons])
-        bar = tqdm(total=min(cfg.n, len(skeletons)), desc=f"explain ({self.explainer.name})", disable=not self.progress)
+        bar = tqdm(
+            total=min(self.config.n, len(skeletons)), desc=f"explain ({self.explainer.name})", disable=not self.progress
+        )
         queue = list(zip(ranked.chosen, skeletons))
         have = 0
-        while queue and have < cfg.n:
+        while queue and have < self.config.n:
             batch: list[tuple[Prediction, Demonstration]] = []
-            while queue and have + len(batch) < cfg.n and len(batch) < cfg.batch_size:
+            while queue and have + len(batch) < self.config.n and len(batch) < self.config.batch_size:
                 pred, skel = queue.pop(0)
                 if skel.demo_id in stored:
-                    report.skipped_existing.append(skel.demo_id)
-                    report.label_counts[skel.label] += 1
-                    report.filled += bool(skel.scores.get("balance_fill"))
+                    self.count_stored(skel, report)
                     have += 1
                     bar.update(1)
                 else:
                     batch.append((pred, skel))
             if batch:
-                have += self._explain_and_store(batch, report)
+                have += self.explain_and_store(batch, report)
                 bar.n = have
                 bar.refresh()
         bar.close()
         return report
+
+    # The stages of :meth:`run`, also driven one by one by a distributed build
+    # (:mod:`amplify_agents.ray_build`), so both give the same demonstrations.
+    def start(self, examples: Sequence[Example] | None = None) -> tuple[list[Example], BuildReport]:
+        """The corpus and an empty report; sets this run's keyword weights from the corpus."""
+        corpus = list(examples if examples is not None else self.task.examples)
+        if not corpus:
+            raise AmplifyError(f"Nothing to build: the corpus of task {self.task.name!r} is empty.")
+        if self.explainer.word_weights is None:  # passed to each explain call, never set on the caller's explainer
+            self.word_weights = corpus_word_weights(self.config, corpus)
+        return corpus, BuildReport(self.task.name, self.config.strategy, self.config.n, examples=len(corpus))
+
+    def rank(self, predictions: list[Prediction], report: BuildReport) -> Selection:
+        """Rank every eligible example by the strategy (the walk stops once ``n`` are stored)."""
+        faith_scores = self._rank_faithfulness(predictions, report) if self.config.strategy == "f-exp" else None
+        return rank_predictions(self.task.name, self.config, predictions, report, faithfulness=faith_scores)
+
+    @staticmethod
+    def count_stored(skeleton: Demonstration, report: BuildReport) -> None:
+        """Count a demonstration found already stored (a resumed build)."""
+        report.skipped_existing.append(skeleton.demo_id)
+        report.label_counts[skeleton.label] += 1
+        report.filled += bool(skeleton.scores.get("balance_fill"))
 
     def _rank_faithfulness(self, predictions: list[Prediction], report: BuildReport) -> dict[str, float]:
         pool = select_by_strategy(
@@ -308,7 +354,8 @@ class DemonstrationBuilder:
             # The batches before this one are stored: a re-run after fixing the row resumes.
             raise name_too_long(exc, examples, explain) from exc
 
-    def _explain_and_store(self, batch: list[tuple[Prediction, Demonstration]], report: BuildReport) -> int:
+    def explain_and_store(self, batch: Sequence[tuple[Prediction, Demonstration]], report: BuildReport) -> int:
+        """Explain a batch of not-yet-stored skeletons, write the usable ones; how many were stored."""
         t = time.perf_counter()
         explanations = self._explain_examples([p.example for p, _ in batch])
         faith = self.faithfulness(explanations) if not self.template.needs_explanation else [None] * len(batch)

@@ -6,8 +6,9 @@ kernel keeps the connection open. Here the server is first asked for its heartbe
 settings' time-out, then the client's own ``httpx`` session gets the same time-out, and each
 store operation is retried a bounded number of times on transport errors (refused, reset,
 timed out) before :class:`~amplify_agents.errors.StoreConnectionError` names the server,
-how long was waited and what to check. Every store operation is an idempotent read, upsert,
-delete or metadata replacement, so a retried call cannot apply twice.
+how long was waited and what to check. The one server error known to pass (a query racing
+the first write to a new collection) is retried the same way. Every store operation is an
+idempotent read, upsert, delete or metadata replacement, so a retried call cannot apply twice.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import chromadb
 import httpx
+from chromadb.errors import InternalError
 
 from amplify_agents.errors import StoreConnectionError, StoreError
 
@@ -31,6 +33,12 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _BACKOFF_S = (0.2, 0.5, 1.0, 2.0)  # pause before the 2nd, 3rd, ... attempt; the last repeats
+
+# Errors a Chroma server answers that the same request, repeated, gets past. A query that
+# races the first write to a new collection can find the vector index's files not yet on
+# disk (chromadb 1.5.9, `chroma run`; a repeat 15 ms later succeeded): a selector would fail
+# while a builder fills the store it reads (tests/integration/test_store_many_processes.py).
+_TRANSIENT_SERVER_ERRORS = ("Error creating hnsw segment reader: Nothing found on disk",)
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,14 @@ def _failure_message(settings: ServerSettings, what: str, exc: BaseException, at
     return f"The Chroma server at {settings.address} {problem}; tried {attempts} time(s) over {waited:.1f} s. {fix}"
 
 
+def _transient(exc: BaseException) -> bool:
+    """Whether the server's error is one a repeat of the same request gets past."""
+    return isinstance(exc, InternalError) and any(m in str(exc) for m in _TRANSIENT_SERVER_ERRORS)
+
+
 def call_with_retries(settings: ServerSettings, what: str, call: Callable[[], T]) -> T:
-    """``call()``, tried again up to ``settings.retries`` times on transport errors.
+    """``call()``, tried again up to ``settings.retries`` times on transport errors (and on
+    the server's transient errors, which are raised as they are if every attempt gets one).
 
     Raises:
         StoreConnectionError: every attempt failed to reach the server or timed out.
@@ -134,6 +148,11 @@ def call_with_retries(settings: ServerSettings, what: str, call: Callable[[], T]
                 waited = time.monotonic() - started
                 raise StoreConnectionError(_failure_message(settings, what, exc, attempt + 1, waited)) from exc
             logger.info("Chroma server %s: %s failed (%s), retrying", settings.address, what, type(exc).__name__)
+            time.sleep(_pause(attempt))
+        except InternalError as exc:
+            if attempt == settings.retries or not _transient(exc):
+                raise
+            logger.info("Chroma server %s: %s failed (%s), retrying", settings.address, what, exc)
             time.sleep(_pause(attempt))
     raise AssertionError("unreachable")  # the loop returns or raises
 
@@ -156,6 +175,11 @@ async def acall_with_retries(settings: ServerSettings, what: str, call: Callable
                 waited = time.monotonic() - started
                 raise StoreConnectionError(_failure_message(settings, what, exc, attempt + 1, waited)) from exc
             logger.info("Chroma server %s: %s failed (%s), retrying", settings.address, what, type(exc).__name__)
+            await asyncio.sleep(_pause(attempt))
+        except InternalError as exc:
+            if attempt == settings.retries or not _transient(exc):
+                raise
+            logger.info("Chroma server %s: %s failed (%s), retrying", settings.address, what, exc)
             await asyncio.sleep(_pause(attempt))
     raise AssertionError("unreachable")  # the loop returns or raises
 

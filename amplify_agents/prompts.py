@@ -1,4 +1,8 @@
-"""AMPLIFY / Self-AMPLIFY prompt layouts: instruction, (x, r, y) demonstrations, then the query.
+"""AMPLIFY / Self-AMPLIFY prompt layouts: instruction, demonstrations, then the query.
+
+Each demonstration is laid out (x, y, r), the rationale after the answer (the library's default,
+:data:`~amplify_agents.defaults.DEFAULTS`, chosen on validation in issue 16), or (x, r, y) as in
+both papers (``rationale_first=True``).
 
 Two forms of the same content:
 
@@ -70,7 +74,7 @@ def build_text_prompt(
     """The text prompt: instruction, each demonstration, an optional context block, then the query.
 
     ``rationale_first`` puts each demo's rationale before its answer, (x, r, y), as in
-    both papers; False gives (x, y, r). ``ending="answer"`` ends with the frame's answer cue
+    both papers; False gives (x, y, r); default: the library's. ``ending="answer"`` ends with the frame's answer cue
     (the label comes next); ``ending="rationale"`` ends after the query and a newline, where
     the query's rationale starts. ``context`` (retrieved documents, already formatted) goes
     on its own line before the query.
@@ -303,7 +307,8 @@ class PromptStyle:
         rationale_first: (x, r, y) demonstrations, as in both papers; False gives (x, y, r), in
             text and chat form. Default: the library's (:data:`~amplify_agents.defaults.DEFAULTS`).
         generate_rationale: text form: end the prompt after the query so the model writes a
-            rationale, then the frame's answer cue and the answer. Default False: the prompt
+            rationale, then the frame's answer cue and the answer (the demonstrations are then
+            laid out (x, r, y) whatever ``rationale_first`` says). Default False: the prompt
             ends at the answer cue.
         answer_prefix: chat form: the demos' assistant turns say "<rationale> <answer_prefix>
             <label>"; the reply is read the same way.
@@ -379,7 +384,8 @@ def build_prompt(
         query,
         examples,
         style.frame,
-        rationale_first=style.rationale_first,
+        # A model asked to write its rationale before the answer sees demonstrations in that order.
+        rationale_first=style.rationale_first or style.generate_rationale,
         keys=style.keys,
         ending=ending or ("rationale" if style.generate_rationale else "answer"),
         context=block,

@@ -63,7 +63,7 @@ class RationaleTemplate:
 
     Where the rationale goes in a prompt (before or after the answer) is the prompt's layout,
     not the template's: :attr:`~amplify_agents.prompts.PromptStyle.rationale_first`, default
-    :data:`~amplify_agents.defaults.DEFAULTS`\ ``.placement``.
+    ``DEFAULTS.placement`` (:mod:`amplify_agents.defaults`).
 
     Attributes:
         id: a stable name, stored with each demonstration (part of its id).

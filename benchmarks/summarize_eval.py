@@ -80,6 +80,35 @@ def overview(results: dict[str, EvalResults], reference: str = "io") -> str:
     return "\n".join(lines) + "\n" + note
 
 
+def cost(root: Path) -> str:
+    """Seconds per demonstration built and per test item answered, per method and task (mean over
+    the seeds that built or scored themselves: a run that reused another's demonstrations or
+    scores is left out of that column)."""
+    rows: dict[str, dict[str, tuple[list[float], list[float]]]] = {}
+    for path in sorted(root.glob("*/results.json")):
+        for run in json.loads(path.read_text(encoding="utf-8"))["runs"].values():
+            built, answered = rows.setdefault(run["method"], {}).setdefault(path.parent.name, ([], []))
+            seconds, n_demos = run["seconds"], run["demo"].get("n_demos", 0)
+            if n_demos and seconds["demos"] > 0.01:
+                built.append(seconds["demos"] / n_demos)
+            if not seconds.get("reused_scores") and run["n_items"]:
+                answered.append(seconds["score"] / run["n_items"])
+    tasks = sorted({t for by_task in rows.values() for t in by_task})
+    head = ["method", *(f"{t}: s/demo built, s/item answered" for t in tasks)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+
+    def mean(xs: list[float]) -> str:
+        return f"{sum(xs) / len(xs):.2f}" if xs else "–"
+
+    for method, by_task in rows.items():
+        cells = [method]
+        for task in tasks:
+            built, answered = by_task.get(task, ([], []))
+            cells.append(f"{mean(built)}, {mean(answered)}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(results: dict[str, EvalResults], path: Path) -> Path:
     import matplotlib
 
@@ -118,7 +147,11 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=ROOT)
     parser.add_argument("--no-plot", action="store_true")
     parser.add_argument("--against", default="io", help="the method every other is compared with (default: io)")
+    parser.add_argument("--cost", action="store_true", help="print only the seconds per demonstration and per item")
     args = parser.parse_args()
+    if args.cost:
+        print(cost(args.root))
+        return
     results = load(args.root)
     if not results:
         raise SystemExit(f"No results.json under {args.root}/*/: run benchmarks/run_eval.py first.")

@@ -3,8 +3,8 @@
 ``AmplifyExampleSelector.from_examples`` takes what ``SemanticSimilarityExampleSelector
 .from_examples`` takes (example dicts with your own keys, embeddings, ``k``, ``input_keys``)
 and keeps them in an in-memory Chroma: nothing is written to disk. Examples with a rationale
-become (x, r, y) demonstrations, the others plain (x, y) ones. Then: a token budget counted
-on the prompt *your* template renders, the store as a LangChain retriever, and an existing
+become (x, y, r) demonstrations (the library's default layout), the others plain (x, y) ones.
+Then: a token budget counted on the prompt *your* template renders, the store as a LangChain retriever, and an existing
 LangChain Chroma collection imported into a store of this library.
 
 Run:

@@ -16,7 +16,7 @@ Placements of the rationale:
         then the labels are scored after it (chat form: the model's reply holds both)
 ======= ==========================================================================================
 
-The default is the library's (:data:`~amplify_agents.defaults.DEFAULTS`\ ``.placement``). The
+The default is the library's, ``DEFAULTS.placement`` (:mod:`amplify_agents.defaults`). The
 placement decides the demonstrations' layout: it overrides ``style.rationale_first``.
 
 Calibration (``"contextual"``, Zhao et al. 2021; ``"pmi"``, Holtzman et al. 2021) subtracts a

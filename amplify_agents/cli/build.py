@@ -11,6 +11,7 @@ import typer
 from amplify_agents.cli.command import command
 from amplify_agents.cli.common import (
     bad,
+    check_device,
     check_endpoint,
     console,
     err_console,
@@ -22,6 +23,7 @@ from amplify_agents.cli.common import (
 from amplify_agents.cli.options import (
     DEFAULT_EXPLAINER,
     AmplifyProxyOptions,
+    Device,
     Labels,
     OptionGroup,
     Predictor,
@@ -99,9 +101,11 @@ def build(
     proxy: AmplifyProxyOptions,
     training: ProxyTrainingOptions,
     labels: Labels = None,
+    device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Build demonstrations of a task into a store: predict, select, explain, store (resumable)."""
+    model_device = check_device(device)  # before anything loads: a missing GPU is one line, not a failed load
     task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
     splits = split_task(task, "--pool / --test", seed=options.seed, test=options.test, pool=options.pool)
     from amplify_agents.builder import BuildConfig, DemonstrationBuilder
@@ -109,12 +113,12 @@ def build(
 
     demo_store = store.open(create=True)
     assert store.store_dir is not None  # open() refuses a missing directory
-    target_predictor, backend, metadata = _target_predictor(task, target, store.store_dir)
+    target_predictor, backend, metadata = _target_predictor(task, target, store.store_dir, model_device)
     proxy_train, corpus = _proxy_split(splits, options, proxy, metadata)
     proxy_obj = None
     if _needs_saved_proxy(options, proxy):
         proxy_obj, folder = _saved_proxy(
-            demo_store, store.store_dir, task, proxy_train, proxy.proxy_epochs, options.seed, training
+            demo_store, store.store_dir, task, proxy_train, proxy.proxy_epochs, options.seed, training, model_device
         )
         metadata["proxy_dir"] = str(folder.relative_to(store.store_dir))  # inspect --explain reloads it
         if proxy_obj.training:
@@ -125,7 +129,7 @@ def build(
             "use: add --predictor proxy or a proxy explainer (e.g. --explainer grad_x_input).",
             "--proxy-training",
         )
-    explainer = _explainer(task, corpus, options, target, proxy, proxy_obj)
+    explainer = _explainer(task, corpus, options, target, proxy, proxy_obj, model_device)
     builder = DemonstrationBuilder(
         task,
         ProxyMCSPredictor(target_predictor, proxy_obj) if proxy_obj is not None else target_predictor,
@@ -149,7 +153,7 @@ def build(
 
 
 def _target_predictor(
-    task: "Task", target: TargetOptions, store_dir: Path
+    task: "Task", target: TargetOptions, store_dir: Path, device: str | None
 ) -> tuple[Any, "AnswerBackend", dict[str, Any]]:
     """The target's predictor, its backend (to close) and the metadata recorded with every demonstration."""
     from amplify_agents.answering import Answerer, AnswerSettings, ResponseCache, open_target
@@ -164,7 +168,7 @@ def _target_predictor(
         check_endpoint(spec)
         backend = open_target(spec, cache=ResponseCache(store_dir / ".amplify" / "responses.sqlite"))
     else:
-        backend = open_target(load_slm(target.model))
+        backend = open_target(load_slm(target.model, device=device))
     answerer = Answerer(backend, AnswerSettings(PromptStyle(Frame.from_task(task))))
     metadata: dict[str, Any] = {"target": json.dumps(spec.describe(), sort_keys=True)}
     return TargetPredictor(answerer, task.labels), backend, metadata
@@ -198,7 +202,13 @@ def _needs_saved_proxy(options: BuildOptions, proxy: AmplifyProxyOptions) -> boo
 
 
 def _explainer(
-    task: "Task", corpus: "Task", options: BuildOptions, target: TargetOptions, proxy: AmplifyProxyOptions, saved: Any
+    task: "Task",
+    corpus: "Task",
+    options: BuildOptions,
+    target: TargetOptions,
+    proxy: AmplifyProxyOptions,
+    saved: Any,
+    device: str | None,
 ) -> Any:
     """The explainer writing the rationales; a local-model explainer needs a local model to open."""
     from amplify_agents.explainers.registry import explainer_family
@@ -216,6 +226,7 @@ def _explainer(
         proxy_kind=proxy.proxy.value,
         proxy_epochs=proxy.proxy_epochs,
         proxy=saved if proxy.proxy is ProxyKind.classifier else None,
+        device=device,
     )
     return explainer
 
@@ -228,6 +239,7 @@ def _saved_proxy(
     epochs: int,
     seed: int,
     training: ProxyTrainingOptions,
+    device: str | None,
 ) -> tuple[Any, Path]:
     """The classifier proxy trained on ``train`` (plainly or with UIMER), saved beside the store and
     reused by later builds (and by ``inspect --explain``); returns it and its folder."""
@@ -244,7 +256,7 @@ def _saved_proxy(
     folder = store_dir / ".amplify" / "proxies" / f"{store.name}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     if (folder / "amplify_proxy.json").is_file():
         try:
-            return ProxyClassifier.load(folder, progress=True), folder
+            return ProxyClassifier.load(folder, device=device, progress=True), folder
         except (OSError, ValueError):
             pass  # unreadable: train it again below
     how = f"with {uimer.name}" if uimer is not None else "plainly"
@@ -259,6 +271,7 @@ def _saved_proxy(
             progress=True,
             training=uimer,
             rationales=rationales,
+            device=device,
         )
     except ValueError as exc:  # e.g. no more epochs than warm-up epochs
         raise bad(str(exc), "--proxy-training") from exc

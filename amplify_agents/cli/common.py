@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ProxyName",
     "bad",
+    "check_device",
     "check_endpoint",
     "console",
     "default_bigbench_dir",
@@ -74,6 +75,37 @@ def load_slm(name: str, device: str | None = None) -> LoadedModel:
             except ModelNotAvailableError as exc:
                 raise bad(str(exc), "--model") from None
     return _SLM_CACHE[key]
+
+
+def check_device(device: str) -> str | None:
+    """The ``--device`` value as the library's ``device=``, checked once, before any model loads.
+
+    ``cpu`` is None (the library's own default: torch is not even imported); ``auto`` is
+    ``cuda`` when a CUDA device is visible, else None; ``cuda`` and ``cuda:N`` need that device
+    to be visible, else they are bad input (exit 2) rather than a failure inside the first load.
+    """
+    if device == "cpu":
+        return None
+    import torch
+
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if device == "auto":
+        if not visible:
+            err_console.print("--device auto: no CUDA device is visible; running on the CPU.")
+        return "cuda" if visible else None
+    if not visible:
+        raise bad(
+            f"{device!r} was asked for, but no CUDA device is visible on this machine "
+            "(torch.cuda.is_available() is False): use --device cpu or --device auto.",
+            "--device",
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= visible:
+        raise bad(
+            f"{device!r} was asked for, but only {visible} CUDA device(s) are visible (cuda:0 to cuda:{visible - 1}).",
+            "--device",
+        )
+    return device
 
 
 def check_endpoint(target: Target) -> None:
@@ -206,8 +238,10 @@ def make_explainer(
     proxy_kind: ProxyName,
     proxy_epochs: int,
     proxy: Any = None,
+    device: str | None = None,
 ) -> tuple[Any, Any]:
-    """The explainer ``name`` and the proxy it uses (or None), loading only what it opens."""
+    """The explainer ``name`` and the proxy it uses (or None), loading only what it opens, on ``device``
+    (the library's ``device=``: :func:`check_device`'s value; a given ``proxy`` stays where it is)."""
     from amplify_agents.explainers.registry import create_explainer, create_proxy, explainer_family
     from amplify_agents.framing import Frame
 
@@ -215,7 +249,7 @@ def make_explainer(
     family = explainer_family(name)
     slm = None
     if family == "slm" or (family == "proxy" and proxy_kind == "causal_lm"):
-        slm = load_slm(slm_name)
+        slm = load_slm(slm_name, device=device)
     if family == "proxy" and proxy is None:
         with err_console.status(f"preparing the {proxy_kind} proxy ..."):
             proxy = create_proxy(
@@ -226,6 +260,7 @@ def make_explainer(
                 pool=pool,
                 epochs=proxy_epochs,
                 seed=seed,
+                device=device,
             )
     explainer = create_explainer(
         name,
@@ -235,5 +270,6 @@ def make_explainer(
         k=k,
         proxy=proxy if family == "proxy" else None,
         seed=seed,
+        proxy_device=device,
     )
     return explainer, proxy if family == "proxy" else None

@@ -12,6 +12,7 @@ from amplify_agents.cli.command import command
 from amplify_agents.cli.common import (
     DEFAULT_MODEL,
     bad,
+    check_device,
     console,
     default_bigbench_dir,
     err_console,
@@ -19,7 +20,7 @@ from amplify_agents.cli.common import (
     load_task,
     open_store,
 )
-from amplify_agents.cli.options import OptionGroup, Quiet
+from amplify_agents.cli.options import Device, OptionGroup, Quiet
 from amplify_agents.cli.report import build_report_table, demo_table
 
 if TYPE_CHECKING:
@@ -66,9 +67,11 @@ def demo_cmd(
     ] = None,
     *,
     options: DemoOptions,
+    device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """A short end-to-end run: build a tiny store, retrieve demos for a query, answer it."""
+    model_device = check_device(device)  # before anything loads: a missing GPU is one line, not a failed load
     path = task_path
     if path is None:
         root = default_bigbench_dir()
@@ -80,13 +83,13 @@ def demo_cmd(
         tmp = tempfile.mkdtemp(prefix="amplify-demo-")
         store_dir = Path(tmp)
     try:
-        _run_demo(path, store_dir, options, quiet)
+        _run_demo(path, store_dir, options, quiet, model_device)
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _run_demo(path: Path, store_dir: Path, opts: DemoOptions, quiet: bool) -> None:
+def _run_demo(path: Path, store_dir: Path, opts: DemoOptions, quiet: bool, device: str | None) -> None:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from amplify_agents.answering import Answerer, AnswerSettings, LocalBackend
@@ -115,12 +118,12 @@ def _run_demo(path: Path, store_dir: Path, opts: DemoOptions, quiet: bool) -> No
     with progress:
         bar = progress.add_task("demo", total=len(steps))
         progress.update(bar, description=steps[0])
-        slm = load_slm(opts.model)
+        slm = load_slm(opts.model, device=device)
         answerer = Answerer(LocalBackend(slm), AnswerSettings(PromptStyle(frame)))
         progress.advance(bar)
         progress.update(bar, description=steps[1])
         # An untrained head keeps the demo quick; `build --proxy-epochs 10` is AMPLIFY's setting.
-        proxy = create_proxy("classifier", labels=task.labels, epochs=0, seed=opts.seed)
+        proxy = create_proxy("classifier", labels=task.labels, epochs=0, seed=opts.seed, device=device)
         explainer = GradXInputExplainer(proxy, k=opts.k)
         progress.advance(bar)
         progress.update(bar, description=steps[2])

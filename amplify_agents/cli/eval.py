@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from amplify_agents.cli.command import command
-from amplify_agents.cli.common import bad, check_endpoint, console, load_slm, load_task
+from amplify_agents.cli.common import bad, check_device, check_endpoint, console, load_slm, load_task
 from amplify_agents.cli.options import (
     AmplifyProxyOptions,
     DemoSetting,
+    Device,
     Labels,
     OptionGroup,
     Quiet,
@@ -106,6 +107,7 @@ def eval_cmd(
     ),
     plot: Annotated[bool, typer.Option(help="Write results.png.")] = True,
     labels: Labels = None,
+    device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Evaluate methods x seeds on a task by label scoring; print the summary table.
@@ -113,6 +115,7 @@ def eval_cmd(
     Method names take modifiers: +cal / +pmi (calibrated scores), +xyr (rationale after the
     answer), +gen (the model writes the query's rationale first), e.g. io+cal.
     """
+    model_device = check_device(device)  # before anything loads: a missing GPU is one line, not a failed load
     task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
     from amplify_agents.eval import run_eval, select_on_validation
 
@@ -124,11 +127,20 @@ def eval_cmd(
             "--test-size",
         )
     cfg = _eval_config(
-        task_path, methods, split, target, proxy, out_dir=out_dir, plot=plot, labels=task.labels if labels else None
+        task_path,
+        methods,
+        split,
+        target,
+        proxy,
+        out_dir=out_dir,
+        plot=plot,
+        labels=task.labels if labels else None,
+        device=model_device,
     )
     if cfg.base_url:
         check_endpoint(cfg.target)
-    local = None if cfg.base_url else load_slm(target.model)
+    # Loaded here (once per process) on cfg.device: the harness's proxies and explainer model follow cfg.device.
+    local = None if cfg.base_url else load_slm(target.model, device=cfg.device)
     if split.select_on is SelectOn.validation:
         chosen = select_on_validation(cfg, progress=not quiet, model=local)
         _print_results(chosen.validation, task.name, "validation")
@@ -149,6 +161,7 @@ def _eval_config(
     out_dir: Path,
     plot: bool,
     labels: tuple[str, ...] | None,
+    device: str | None,
 ) -> "EvalConfig":
     """The harness's configuration from the options; a value it refuses is bad input."""
     from amplify_agents.eval import DEFAULT_METHODS, EvalConfig
@@ -178,6 +191,7 @@ def _eval_config(
             validation_size=split.validation_items,
             plot=plot,
             labels=labels,
+            device=device,
         )
     except ValueError as exc:
         raise bad(str(exc)) from None

@@ -70,8 +70,11 @@ class ExplainOptions(OptionGroup):
     ] = None
 
 
-def explain_demo(store: "RationaleStore", store_dir: Path, opts: ExplainOptions) -> None:
-    """Re-explain the demonstration ``opts.explain`` names; print old and new keywords, write the heat-maps."""
+def explain_demo(store: "RationaleStore", store_dir: Path, opts: ExplainOptions, device: str | None = None) -> None:
+    """Re-explain the demonstration ``opts.explain`` names; print old and new keywords, write the heat-maps.
+
+    The small LM and the proxy load on ``device`` (the library's ``device=``; None = CPU).
+    """
     from amplify_agents.explainers.registry import explainer_names
 
     assert opts.explain is not None
@@ -86,7 +89,7 @@ def explain_demo(store: "RationaleStore", store_dir: Path, opts: ExplainOptions)
     settings = dict(demo.explainer_settings) if same else {}
     task = _task(store, demo, name, opts)
     proxy_kind, epochs = _proxy_settings(settings, name, opts)
-    proxy = _saved_proxy(demo, store_dir) if same else None
+    proxy = _saved_proxy(demo, store_dir, device) if same else None
     explainer, _ = make_explainer(
         name,
         task=task if proxy is None else replace(task, labels=tuple(proxy.labels)),
@@ -97,6 +100,7 @@ def explain_demo(store: "RationaleStore", store_dir: Path, opts: ExplainOptions)
         proxy_kind=proxy_kind,
         proxy_epochs=epochs,
         proxy=proxy,
+        device=device,
     )
     weights = demo.extra.get("word_weights") if same else None  # the build's corpus weights
     exp = explainer.explain_one(demo.input, demo.label, word_weights=json.loads(str(weights)) if weights else None)
@@ -159,14 +163,14 @@ def _proxy_settings(settings: dict[str, Any], explainer: str, opts: ExplainOptio
     return proxy_kind, epochs
 
 
-def _saved_proxy(demo: "Demonstration", store_dir: Path) -> Any:
+def _saved_proxy(demo: "Demonstration", store_dir: Path, device: str | None) -> Any:
     """The very proxy that wrote the rationale, when the build saved it beside the store; else None."""
     folder = demo.extra.get("proxy_dir")
     if not folder or not (store_dir / str(folder) / "amplify_proxy.json").is_file():
         return None
     from amplify_agents.models.proxy import ProxyClassifier
 
-    return ProxyClassifier.load(store_dir / str(folder), progress=False)
+    return ProxyClassifier.load(store_dir / str(folder), device=device, progress=False)
 
 
 def _explanation_table(demo: "Demonstration", exp: "Explanation") -> Table:

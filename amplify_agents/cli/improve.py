@@ -7,10 +7,19 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from amplify_agents.cli.command import command
-from amplify_agents.cli.common import DEFAULT_MODEL, console, load_slm, load_task, make_explainer, split_task
+from amplify_agents.cli.common import (
+    DEFAULT_MODEL,
+    check_device,
+    console,
+    load_slm,
+    load_task,
+    make_explainer,
+    split_task,
+)
 from amplify_agents.cli.options import (
     DEFAULT_EXPLAINER,
     DemoSetting,
+    Device,
     ImproveStrategy,
     Labels,
     OptionGroup,
@@ -89,9 +98,11 @@ def improve_cmd(
         Path | None, typer.Option(help="Write the accuracy-per-round plot to this PNG.", show_default=False)
     ] = None,
     labels: Labels = None,
+    device: Device = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Add explained validation errors to a store, round after round, while accuracy improves."""
+    model_device = check_device(device)  # before anything loads: a missing GPU is one line, not a failed load
     task = load_task(task_path, labels=labels)  # a bad file fails here, before the heavy imports
     splits = split_task(task, "--validation / --test", seed=split.seed, test=split.test, validation=split.validation)
     from amplify_agents.improve import improve_store
@@ -107,11 +118,12 @@ def improve_cmd(
         slm_name=model,
         proxy_kind=proxy.proxy.value,
         proxy_epochs=proxy.proxy_epochs,
+        device=model_device,
     )
     history = improve_store(
         task,
         demo_store,
-        load_slm(model),
+        load_slm(model, device=model_device),
         explainer_obj,
         splits.validation,
         splits.test,

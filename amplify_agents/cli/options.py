@@ -7,6 +7,7 @@ proxy) form an :class:`OptionGroup`: a frozen dataclass whose fields are typer o
 command the filled dataclass.
 """
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -26,7 +27,9 @@ __all__ = [
     "AmplifyProxyOptions",
     "Choice",
     "DEFAULT_EXPLAINER",
+    "DEVICE_VALUES",
     "DemoSetting",
+    "Device",
     "EndpointApi",
     "ImproveStrategy",
     "LABELS_HELP",
@@ -222,6 +225,30 @@ Labels = Annotated[str | None, typer.Option("--labels", help=LABELS_HELP, show_d
 StoreName = Annotated[
     str | None, typer.Option("--name", "-n", help="Store name (its Chroma collection).", show_default=False)
 ]
+DEVICE_VALUES = "cpu, cuda, cuda:N (N = 0, 1, ...) or auto (cuda when visible, else cpu)"
+"""The values ``--device`` accepts, as its help and its refusal list them."""
+_DEVICE = re.compile(r"cpu|auto|cuda(:[0-9]+)?")
+
+
+def _device(value: str) -> str:
+    """A ``--device`` value, checked for its form only (whether CUDA is there is checked when a command runs)."""
+    text = str(value).strip().lower()
+    if not _DEVICE.fullmatch(text):
+        raise typer.BadParameter(f"unknown device {value!r}; valid: {DEVICE_VALUES}.")
+    return text
+
+
+Device = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        metavar="DEVICE",
+        help=f"Where the models this command loads run (the small LM, the proxy): {DEVICE_VALUES}.",
+        parser=_device,
+    ),
+]
+"""``--device``: one declaration for every command that loads a model; :func:`~amplify_agents.cli.common.check_device`
+turns its value into the library's ``device=``."""
 ConfigPath = Annotated[
     Path | None,
     typer.Option(

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from amplify_agents.cli.command import command
-from amplify_agents.cli.common import bad, console, load_task
+from amplify_agents.cli.common import bad, check_device, console, load_task
 from amplify_agents.cli.explain import ExplainOptions, explain_demo
-from amplify_agents.cli.options import NewStoreArgs, OptionGroup, StoreArgs
+from amplify_agents.cli.options import Device, NewStoreArgs, OptionGroup, StoreArgs
 from amplify_agents.cli.report import counter_table, demo_table, history_table, short
 from amplify_agents.defaults import DEFAULTS
 
@@ -142,6 +142,7 @@ def inspect_cmd(
     sample: Annotated[int, typer.Option(min=0, help="How many of the newest demonstrations to show.")] = 3,
     *,
     heatmap: ExplainOptions,
+    device: Device = "cpu",
 ) -> None:
     """Show a store's statistics and a sample; with --explain, draw a demonstration's heat-map.
 
@@ -151,10 +152,11 @@ def inspect_cmd(
     """
     if (heatmap.html or heatmap.png or heatmap.explainer) and not heatmap.explain:
         raise bad("--html, --png and --explainer need --explain DEMO_ID.", "--explain")
+    model_device = check_device(device) if heatmap.explain else None  # only --explain loads a model
     demo_store = open_for_reading(store)
     if heatmap.explain:
         assert store.store_dir is not None  # open() refuses a missing directory
-        explain_demo(demo_store, store.store_dir, heatmap)
+        explain_demo(demo_store, store.store_dir, heatmap, device=model_device)
         return
     _print_statistics(demo_store, store.store_dir, sample)
 

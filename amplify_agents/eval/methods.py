@@ -31,10 +31,12 @@ method                              demonstrations
 =================================== ===============================================================
 
 Selection is label-balanced where the strategy leaves a choice (``io``, ``random-keywords``
-and every built method). Rationale methods are laid out (x, r, y), the rationale before
-the answer as in both papers, and the test item is scored **directly** after the frame's
-output prefix: ``... Q: <test input>\\nA:`` followed by each label ("direct scoring"
-placement; the model is not asked to write a rationale for the test item first).
+and every built method). Rationale methods named without a placement modifier are laid out
+(x, r, y), the rationale before the answer as in both papers (the ``amplify`` shorthand takes
+the library's default placement, :data:`~amplify_agents.defaults.DEFAULTS`), and the test item
+is scored **directly** after the frame's output prefix: ``... Q: <test input>\\nA:`` followed
+by each label ("direct scoring" placement; the model is not asked to write a rationale for the
+test item first).
 
 Modifiers after ``+`` change how the same demonstrations are used (see
 :mod:`amplify_agents.answering.answerer`): ``+xyr`` puts rationales after the answers, ``+gen``

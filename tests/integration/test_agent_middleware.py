@@ -153,7 +153,7 @@ def test_message_placement_puts_few_shot_pairs_before_the_conversation(selector,
         assert [m.type for m in pairs] == ["human", "ai"] * len(demos)
         for (question, reply), demo in zip(zip(pairs[::2], pairs[1::2]), demos):
             assert question.text == demo["input"]
-            assert reply.text == f"{demo['rationale']} The answer is {demo['answer']}"
+            assert reply.text == f"The answer is {demo['answer']}\n{demo['rationale']}"  # (x, y, r), the default
         assert request[1 + 2 * len(demos)].text == query
     assert len(model.requests[1]) == 1 + 2 * len(demos) + 3  # + the user turn, the tool call, its result
     assert [m.type for m in state["messages"]] == ["human", "ai", "tool", "ai"]

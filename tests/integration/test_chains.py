@@ -77,7 +77,8 @@ def test_demonstrations_come_from_the_store_and_fill_the_prompt(first: AmplifyRe
     assert [d.rationale for d in stored] == [d["rationale"] for d in first.demonstrations]
     assert first.prompt == build_text_prompt(next(iter(QUERIES)), first.demonstrations, frame)
     for demo in stored:
-        assert f"{demo.input}\n{demo.rationale}{frame.output_prefix} {demo.label}" in first.prompt
+        # (x, y, r), the library's default layout: the answer, then its rationale on the next line
+        assert f"{demo.input}{frame.output_prefix} {demo.label}\n{demo.rationale}" in first.prompt
 
 
 def test_batch_and_async_equal_invoke(chain, first: AmplifyResult) -> None:

@@ -49,7 +49,7 @@ MARKERS: dict[str, list[str]] = {
     ],
     "05_agent_middleware.py": [
         "=== request the model received (demonstrations in the system prompt) ===",
-        "Solved examples, each with its reasoning before the answer:",
+        "Solved examples, each answer followed by its reasoning:",
         "agent answer: '",
         "agent state: ['human', 'ai'] (no demonstrations in it)",
         "=== request the model received (few-shot messages) ===",

@@ -63,7 +63,8 @@ def run(middleware: AmplifyMiddleware, req: ModelRequest) -> ModelRequest:
 
 
 def test_system_prompt_gets_the_frames_text_demonstrations() -> None:
-    middleware = AmplifyMiddleware(FixedSelector(), AmplifyMiddlewareSettings(style=PromptStyle(frame=FRAME)))
+    paper = PromptStyle(frame=FRAME, rationale_first=True)  # (x, r, y), as in both papers
+    middleware = AmplifyMiddleware(FixedSelector(), AmplifyMiddlewareSettings(style=paper))
     original = request(HumanMessage("LeBron dunked.", id="m1"))
     sent = run(middleware, original)
     assert sent.system_prompt == (
@@ -72,12 +73,11 @@ def test_system_prompt_gets_the_frames_text_demonstrations() -> None:
         "Statement: Messi hit a home run.\nHome runs are baseball.\nAnswer: implausible"
     )
     assert sent.messages == original.messages and original.system_prompt == "Be brief."  # a copy changed
-    # (x, y, r) when the style says so; a request without a system prompt gets one.
-    late = AmplifyMiddleware(
-        FixedSelector(), AmplifyMiddlewareSettings(style=PromptStyle(FRAME, rationale_first=False))
-    )
+    # (x, y, r), the library's default layout; a request without a system prompt gets one.
+    late = AmplifyMiddleware(FixedSelector(), AmplifyMiddlewareSettings(style=PromptStyle(FRAME)))
     text = run(late, request(HumanMessage("q"), system=None)).system_prompt
-    assert text is not None and "Statement: Messi scored a goal.\nAnswer: plausible\nMessi plays football." in text
+    assert text is not None and text.startswith("Solved examples, each answer followed by its reasoning:")
+    assert "Statement: Messi scored a goal.\nAnswer: plausible\nMessi plays football." in text
 
 
 def test_system_prompt_content_blocks_are_kept() -> None:
@@ -95,9 +95,9 @@ def test_messages_placement_and_the_latest_user_turn() -> None:
     sent = run(middleware, request(*history))
     assert [m.text for m in sent.messages[:4]] == [
         "Messi scored a goal.",
-        "Messi plays football. The answer is plausible",
+        "The answer is plausible\nMessi plays football.",  # (x, y, r), the library's default
         "Messi hit a home run.",
-        "Home runs are baseball. The answer is implausible",
+        "The answer is implausible\nHome runs are baseball.",
     ]
     assert sent.messages[4:] == history and sent.system_prompt == "Be brief."
     assert selector.queries == ["second"]  # retrieved for the latest user message

@@ -107,8 +107,9 @@ def test_text_prompt_is_the_amplify_layout_and_the_answer_is_parsed() -> None:
     result = chain.invoke(QUERY)
     assert isinstance(result, AmplifyResult)
     assert result.prompt == build_text_prompt(QUERY, DEMOS, FRAME)
-    # (x, r, y): each demo's rationale comes before its answer; the prompt ends at the answer cue.
-    assert "Messi scored a goal.\nMessi plays football.\nAnswer: plausible" in result.prompt
+    # (x, y, r), the library's default: each demo's rationale follows its answer; the prompt ends at
+    # the answer cue.
+    assert "Messi scored a goal.\nAnswer: plausible\nMessi plays football." in result.prompt
     assert result.prompt.endswith("\nStatement: LeBron James dunked the ball.\nAnswer:")
     assert result.answer == "implausible"
     assert result.raw_text == " implausible\nfoo"
@@ -142,7 +143,7 @@ def test_chat_form_for_chat_models() -> None:
         f"{m.type.replace('human', 'Human').replace('ai', 'AI').replace('system', 'System')}: {m.content}"
         for m in expected
     )
-    assert "AI: Messi plays football. The answer is plausible" in result.prompt
+    assert "AI: The answer is plausible\nMessi plays football." in result.prompt  # (x, y, r), the default
 
 
 def test_unparseable_answers_are_none_and_labels_can_come_with_the_input() -> None:

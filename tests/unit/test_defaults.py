@@ -52,12 +52,19 @@ def test_the_amplify_shorthand_is_the_default_configuration() -> None:
     assert spec.name == DEFAULTS.amplify_method
     assert (spec.kind, spec.explainer, spec.strategy) == ("amplify", DEFAULTS.explainer, DEFAULTS.strategy)
     assert parse_method("amplify+cal").name == DEFAULTS.amplify_method + "+cal"
+    assert spec.placement == DEFAULTS.placement  # the shorthand lays demonstrations out as the library does
 
 
 def test_the_readme_documents_the_defaults() -> None:
     text = README.read_text(encoding="utf-8")
+    layout = (
+        "(x, r, y), the rationale before the answer"
+        if DEFAULTS.rationale_first
+        else ("(x, y, r), the rationale after the answer")
+    )
     documented = (
         f"`{DEFAULTS.explainer}` rationales of {DEFAULTS.keywords} keywords on `{DEFAULTS.strategy}`-selected "
-        f"examples, {DEFAULTS.demonstrations} demonstrations built, {DEFAULTS.shots} per prompt"
+        f"examples, {DEFAULTS.demonstrations} demonstrations built, {DEFAULTS.shots} per prompt, each laid "
+        f"out {layout}"
     )
     assert documented in " ".join(text.split()), f"README should say: {documented}"

@@ -24,6 +24,7 @@ from amplify_agents.framing import Frame
 from amplify_agents.prompts import (
     PromptStyle,
     build_chat_messages,
+    build_prompt,
     build_text_prompt,
     few_shot_chat_template,
     few_shot_text_template,
@@ -89,6 +90,11 @@ def test_the_placement_overrides_the_styles_layout() -> None:
     assert few_shot_text_template(FRAME, examples=DEMOS[:1], rationale_first=False).format(input="q") == (
         "Sort.\n\nQ: x1\nA: yes\nR1.\n\nQ: q\nA:"
     )
+
+
+def test_a_model_asked_to_reason_first_sees_rationales_before_answers() -> None:
+    style = PromptStyle(FRAME, rationale_first=False, generate_rationale=True)
+    assert build_prompt("q", DEMOS[:1], style) == "Sort.\n\nQ: x1\nR1.\nA: yes\n\nQ: q\n"
 
 
 def test_a_chat_reply_with_the_rationale_after_the_answer_is_read_answer_first() -> None:

@@ -77,10 +77,12 @@ def test_template_braces_in_user_text_render_verbatim() -> None:
     demos = [{"input": "a {x} b {{y}} }", "rationale": "keys {0} {", "answer": "{label}"}]
     query = "what is {input} or {{input}}?"
     frame = Frame(instruction="Sort {these}:")
-    text = few_shot_text_template(frame, examples=demos).format(input=query)
+    text = few_shot_text_template(frame, examples=demos, rationale_first=True).format(input=query)
     assert text == "Sort {these}:\nQ: a {x} b {{y}} }\nkeys {0} {\nA: {label}\n\nQ: what is {input} or {{input}}?\nA:"
-    chat = few_shot_chat_template(frame, examples=demos).invoke({"input": query}).to_messages()
+    chat = few_shot_chat_template(frame, examples=demos, rationale_first=True).invoke({"input": query}).to_messages()
     assert [m.text for m in chat] == ["Sort {these}:", demos[0]["input"], "keys {0} { The answer is {label}", query]
+    after = few_shot_chat_template(frame, examples=demos, rationale_first=False).invoke({"input": query})
+    assert after.to_messages()[2].text == "The answer is {label}\nkeys {0} {"
 
 
 @pytest.mark.parametrize("value", ["false", "no", "True", 1, 0, None, [True]])

@@ -60,7 +60,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,7 @@ from amplify_agents.explainers._causal import CausalItem, encode_item  # noqa: E
 from amplify_agents.explainers.registry import create_explainer  # noqa: E402
 from amplify_agents.framing import Frame  # noqa: E402
 from amplify_agents.models.loading import LoadedModel, default_cache_dir, resolve_device  # noqa: E402
+from amplify_agents.models.proxy import weights_frozen  # noqa: E402
 from amplify_agents.models.registry import resolve_offline  # noqa: E402
 from amplify_agents.models.scoring import LabelScorer  # noqa: E402
 
@@ -216,17 +217,9 @@ def measure(fn: Callable[[], Any], device: torch.device, repeats: int) -> Timing
         return Timing(None, error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:160]}")
 
 
-@contextlib.contextmanager
-def frozen(model: torch.nn.Module, enabled: bool = True) -> Iterator[None]:
+def frozen(model: torch.nn.Module, enabled: bool = True) -> contextlib.AbstractContextManager[None]:
     """Weights with ``requires_grad=False`` inside the block (gradients w.r.t. the inputs only)."""
-    params = [p for p in model.parameters() if p.requires_grad] if enabled else []
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p in params:
-            p.requires_grad_(True)
+    return weights_frozen(model) if enabled else contextlib.nullcontext()
 
 
 # ------------------------------------------------------------------ plain torch

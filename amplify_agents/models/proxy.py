@@ -56,6 +56,7 @@ __all__ = [
     "TrainingObjective",
     "misclassification_confidence",
     "task_loss",
+    "weights_frozen",
 ]
 
 # The frame of a plain classifier: the prompt is the input text itself.
@@ -238,7 +239,7 @@ def _max_length(loaded: LoadedModel, override: int | None) -> int:
 
 
 @contextmanager
-def _weights_frozen(module: torch.nn.Module) -> Iterator[None]:
+def weights_frozen(module: torch.nn.Module) -> Iterator[None]:
     """Switch off ``requires_grad`` of the weights during a forward pass.
 
     Attribution needs gradients w.r.t. the input embeddings only; with frozen weights
@@ -454,7 +455,7 @@ class ProxyClassifier:
     # ----------------------------------------------------------------- logits
     def label_logits_from_embeddings(self, embeds: torch.Tensor, batch: EncodedBatch) -> torch.Tensor:
         """Classification logits ``[B, n_labels]``, differentiable w.r.t. ``embeds`` (not the weights)."""
-        with _weights_frozen(self.loaded.model):
+        with weights_frozen(self.loaded.model):
             out = self.loaded.model(
                 inputs_embeds=embeds, attention_mask=batch.attention_mask, **batch.extra["model_kwargs"]
             )
@@ -724,7 +725,7 @@ class CausalLMProxy:
         model = self.loaded.model
         lengths: list[int] = batch.extra["lengths"]
         label_ids = self.label_token_ids(batch.extra["label_prefix"])
-        with _weights_frozen(model):
+        with weights_frozen(model):
             if all(len(ids) == 1 for ids in label_ids):
                 # One row per text: the last prompt position predicts every label's one token.
                 hidden = model.base_model(inputs_embeds=embeds, attention_mask=batch.attention_mask).last_hidden_state

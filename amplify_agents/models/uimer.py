@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from amplify_agents.models.proxy import ProxyClassifier, TrainingBatch, _weights_frozen, task_loss
+from amplify_agents.models.proxy import ProxyClassifier, TrainingBatch, task_loss, weights_frozen
 from amplify_agents.tasks import Example, GoldMarks, Task
 
 if TYPE_CHECKING:
@@ -409,7 +409,7 @@ class _Extractor(torch.nn.Module):
         keep = torch.sigmoid(self.probe(hidden).squeeze(-1))
         keep = torch.where(inputs, keep, torch.ones_like(keep))  # only the input's tokens can be dropped
         mixed = keep[..., None] * original + (1 - keep[..., None]) * erased
-        with _weights_frozen(model):
+        with weights_frozen(model):
             logits = model(inputs_embeds=mixed, attention_mask=batch.attention_mask, **batch.model_kwargs).logits
         kept = (keep * inputs).sum() / inputs.sum().clamp(min=1)
         loss = torch.nn.functional.cross_entropy(logits, batch.targets) + sparsity * kept

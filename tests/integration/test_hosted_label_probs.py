@@ -59,6 +59,19 @@ def completions_model(server: LlamaServer, **kwargs: Any) -> OpenAI:
     )
 
 
+def chat_model(server: LlamaServer) -> ChatOpenAI:
+    return ChatOpenAI(
+        base_url=server.base_url,
+        api_key="not-needed",
+        model=server.model,
+        temperature=0,
+        max_retries=0,
+        timeout=120,
+        # ChatOpenAI sends max_completion_tokens, which llama-cpp-python's server ignores.
+        extra_body={"max_tokens": 8},
+    )
+
+
 @pytest.fixture(scope="module")
 def text_runs(llama_server: LlamaServer, gemma, selector, sports, frame, queries) -> dict[str, Any]:  # noqa: F811
     chain = create_amplify_chain(
@@ -132,16 +145,7 @@ def test_chat_route_gives_label_probs(llama_server: LlamaServer, selector, sport
     labels = list(sports.labels)
     # Gemma's chat format has no system role: the instruction goes in the user turn.
     style = PromptStyle(frame=frame, system_message=False)
-    chat = ChatOpenAI(
-        base_url=llama_server.base_url,
-        api_key="not-needed",
-        model=llama_server.model,
-        temperature=0,
-        max_retries=0,
-        timeout=120,
-        # ChatOpenAI sends max_completion_tokens, which llama-cpp-python's server ignores.
-        extra_body={"max_tokens": 8},
-    )
+    chat = chat_model(llama_server)
     chain = create_amplify_chain(selector, labels=labels, style=style, hosted=chat, routing=NO_FALLBACK)
     results = chain.batch(queries[:2], config=ONE_AT_A_TIME)
     read = [r for r in results if r.label_probs is not None]
@@ -167,15 +171,7 @@ def test_chat_route_with_the_rationale_after_the_answer(
     rationale; the server's reply is read for label probabilities from the first answer cue."""
     labels = list(sports.labels)
     style = PromptStyle(frame=frame, system_message=False, rationale_first=False)
-    chat = ChatOpenAI(
-        base_url=llama_server.base_url,
-        api_key="not-needed",
-        model=llama_server.model,
-        temperature=0,
-        max_retries=0,
-        timeout=120,
-        extra_body={"max_tokens": 8},
-    )
+    chat = chat_model(llama_server)
     chain = create_amplify_chain(selector, labels=labels, style=style, hosted=chat, routing=NO_FALLBACK)
     result = chain.invoke(queries[0])
     assert (result.route, result.fallback) == ("hosted", False) and result.raw_text

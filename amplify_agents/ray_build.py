@@ -20,8 +20,8 @@ counted, not explained again. Nothing here is used by the single-process path, w
 default. What each worker builds comes from a :class:`BuildRecipe` of picklable factories.
 
 Example:
-    >>> recipe = BuildRecipe(task, predictor=partial(make_predictor), explainer=partial(make_explainer),
-    ...                      store=partial(RationaleStore.server, "my-task", ServerSettings(port=8000)))
+    >>> recipe = BuildRecipe(task, predictor=make_predictor, explainer=make_explainer,  # doctest: +SKIP
+    ...                      store=partial(RationaleStore.server, "my-task", connection=ServerSettings(port=8000)))
     >>> report = RayBuilder(RayBuildSettings(workers=4)).run(recipe, pool)  # doctest: +SKIP
 """
 

@@ -244,7 +244,7 @@ def test_braces_and_line_separators_pass_through_the_store_verbatim(store: Ratio
     demo = Demonstration(input=text, label="plausible", rationale="key {x}\x85words", task="braces")
     store.add([demo])
     selector = AmplifyExampleSelector(store, k=1, task="braces")
-    prompt = few_shot_text_template(Frame(), example_selector=selector).format(input="who {won}?")
+    prompt = few_shot_text_template(Frame(), example_selector=selector, rationale_first=True).format(input="who {won}?")
     assert prompt == f"\nQ: {text}\nkey {{x}}\x85words\nA: plausible\n\nQ: who {{won}}?\nA:"
     # An export with these characters is a backup that restores exactly.
     backup = tmp_path / "backup.jsonl"

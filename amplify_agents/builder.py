@@ -39,6 +39,7 @@ __all__ = [
     "BuildReport",
     "DemonstrationBuilder",
     "corpus_word_weights",
+    "open_build",
     "rank_predictions",
     "remove_words",
 ]
@@ -143,6 +144,16 @@ def corpus_word_weights(config: BuildConfig, corpus: Sequence[Example]) -> dict[
     if not config.df_filter:
         return None
     return document_frequency_weights((e.input for e in corpus), min_df=config.min_df)
+
+
+def open_build(
+    task: Task, config: BuildConfig, examples: Sequence[Example] | None = None
+) -> tuple[list[Example], BuildReport]:
+    """The corpus (``examples``, else the task's) and an empty report; refuses an empty corpus."""
+    corpus = list(examples if examples is not None else task.examples)
+    if not corpus:
+        raise AmplifyError(f"Nothing to build: the corpus of task {task.name!r} is empty.")
+    return corpus, BuildReport(task.name, config.strategy, config.n, examples=len(corpus))
 
 
 def rank_predictions(
@@ -315,12 +326,10 @@ class DemonstrationBuilder:
     # (:mod:`amplify_agents.ray_build`), so both give the same demonstrations.
     def start(self, examples: Sequence[Example] | None = None) -> tuple[list[Example], BuildReport]:
         """The corpus and an empty report; sets this run's keyword weights from the corpus."""
-        corpus = list(examples if examples is not None else self.task.examples)
-        if not corpus:
-            raise AmplifyError(f"Nothing to build: the corpus of task {self.task.name!r} is empty.")
+        corpus, report = open_build(self.task, self.config, examples)
         if self.explainer.word_weights is None:  # passed to each explain call, never set on the caller's explainer
             self.word_weights = corpus_word_weights(self.config, corpus)
-        return corpus, BuildReport(self.task.name, self.config.strategy, self.config.n, examples=len(corpus))
+        return corpus, report
 
     def rank(self, predictions: list[Prediction], report: BuildReport) -> Selection:
         """Rank every eligible example by the strategy (the walk stops once ``n`` are stored)."""

@@ -38,6 +38,7 @@ from amplify_agents.builder import (
     BuildReport,
     DemonstrationBuilder,
     corpus_word_weights,
+    open_build,
     rank_predictions,
 )
 from amplify_agents.errors import AmplifyError
@@ -190,10 +191,7 @@ class RayBuilder:
     # ------------------------------------------------------------------ stages
     def _run(self, ray: Any, recipe: BuildRecipe, examples: Sequence[Example] | None) -> BuildReport:
         # The driver ranks as the single-process build does; it needs no model.
-        corpus = list(examples if examples is not None else recipe.task.examples)
-        if not corpus:
-            raise AmplifyError(f"Nothing to build: the corpus of task {recipe.task.name!r} is empty.")
-        report = BuildReport(recipe.task.name, recipe.config.strategy, recipe.config.n, examples=len(corpus))
+        corpus, report = open_build(recipe.task, recipe.config, examples)
         weights = corpus_word_weights(recipe.config, corpus)
         t = time.perf_counter()
         chunks = [
